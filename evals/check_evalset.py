@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""Validate the article question-answering evaluation set (JSON Lines).
+
+Usage:
+    python evals/check_evalset.py evals/seeds_qa.jsonl [--seeds seeds/]
+
+Default seeds directory: the ``seeds/`` folder next to ``evals/`` (i.e. the
+repository's ``seeds/``); if that does not exist, ``../shared/seeds`` relative
+to the repository root is tried.
+
+Each line is one question with the keys (in this order)::
+
+    id, question, answer, keywords, sources, answerable, split, category
+
+``keywords`` is a list of groups; a correct answer must contain at least one
+alternative of every group, matched case-insensitively at a word start
+(``r"(?<!\\w)" + re.escape(alt)``).
+
+Errors make the script exit with status 1; warnings are only printed.
+The function :func:`check` returns the list of error messages and is what the
+tests use.  Standard library only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+KEY_ORDER = ["id", "question", "answer", "keywords", "sources", "answerable", "split", "category"]
+REQUIRED_KEYS = ["id", "question", "answer", "keywords", "sources", "answerable", "category"]
+CATEGORIES = {
+    "single_fact",
+    "multi_source",
+    "cross_article",
+    "paraphrase",
+    "number_date",
+    "attribution",
+    "unanswerable",
+}
+SPLITS = {"dev", "test"}
+UNANSWERABLE_ANSWER = "The articles don't say."
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_seeds_dir() -> Path:
+    """The repo's ``seeds/`` folder, falling back to ``../shared/seeds``."""
+    primary = REPO_ROOT / "seeds"
+    if primary.is_dir():
+        return primary
+    shared = REPO_ROOT.parent / "shared" / "seeds"
+    if shared.is_dir():
+        return shared
+    return primary
+
+
+def keyword_pattern(alt: str) -> "re.Pattern[str]":
+    """Case-insensitive match of ``alt`` at a word start."""
+    return re.compile(r"(?<!\w)" + re.escape(alt), re.IGNORECASE)
+
+
+def matches(alt: str, text: str) -> bool:
+    return keyword_pattern(alt).search(text) is not None
+
+
+def group_matches(group: list, text: str) -> bool:
+    return any(matches(alt, text) for alt in group)
+
+
+def _is_str_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def load_items(path: Path) -> tuple[list[tuple[int, object]], list[str]]:
+    """Parse the JSONL file; returns ``[(line_no, obj), ...]`` and parse errors."""
+    items: list[tuple[int, object]] = []
+    errors: list[str] = []
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        return [], [f"cannot read {path}: {exc}"]
+    for line_no, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append((line_no, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            errors.append(f"line {line_no}: invalid JSON ({exc.msg})")
+    if not items and not errors:
+        errors.append(f"{path}: no questions found")
+    return items, errors
+
+
+def check_full(path, seeds_dir=None) -> tuple[list[str], list[str], list[dict]]:
+    """Validate the file. Returns ``(errors, warnings, valid_items)``."""
+    path = Path(path)
+    seeds = Path(seeds_dir) if seeds_dir is not None else default_seeds_dir()
+    errors: list[str] = []
+    warnings: list[str] = []
+    good: list[dict] = []
+
+    if not seeds.is_dir():
+        return [f"seeds directory not found: {seeds}"], warnings, good
+
+    items, parse_errors = load_items(path)
+    errors.extend(parse_errors)
+
+    text_cache: dict[str, str] = {}
+
+    def source_text(name: str):
+        if name not in text_cache:
+            fp = seeds / name
+            if "/" in name or "\\" in name or not fp.is_file():
+                text_cache[name] = None  # type: ignore[assignment]
+            else:
+                text_cache[name] = fp.read_text(encoding="utf-8")
+        return text_cache[name]
+
+    seen_ids: dict[str, int] = {}
+    seen_questions: dict[str, str] = {}
+
+    for line_no, obj in items:
+        where = f"line {line_no}"
+        if not isinstance(obj, dict):
+            errors.append(f"{where}: expected a JSON object, got {type(obj).__name__}")
+            continue
+        qid = obj.get("id")
+        if isinstance(qid, str) and qid:
+            where = f"line {line_no} ({qid})"
+        item_errors: list[str] = []
+
+        # --- keys ---------------------------------------------------------
+        missing = [k for k in REQUIRED_KEYS if k not in obj]
+        if missing:
+            item_errors.append(f"{where}: missing key(s) {missing}")
+        unknown = [k for k in obj if k not in KEY_ORDER]
+        if unknown:
+            warnings.append(f"{where}: unknown key(s) {unknown}")
+        present = [k for k in obj if k in KEY_ORDER]
+        expected = [k for k in KEY_ORDER if k in obj]
+        if present != expected:
+            warnings.append(f"{where}: keys not in the standard order {expected}")
+
+        # --- types --------------------------------------------------------
+        if "id" in obj:
+            if not isinstance(qid, str) or not qid.strip():
+                item_errors.append(f"{where}: 'id' must be a non-empty string")
+            elif qid in seen_ids:
+                item_errors.append(f"{where}: duplicate id {qid!r} (first on line {seen_ids[qid]})")
+            else:
+                seen_ids[qid] = line_no
+        for key in ("question", "answer"):
+            if key in obj and (not isinstance(obj[key], str) or not obj[key].strip()):
+                item_errors.append(f"{where}: '{key}' must be a non-empty string")
+        question = obj.get("question")
+        if isinstance(question, str) and question.strip():
+            norm = " ".join(question.lower().split())
+            if norm in seen_questions:
+                warnings.append(f"{where}: same question text as {seen_questions[norm]}")
+            else:
+                seen_questions[norm] = where
+
+        keywords = obj.get("keywords")
+        keywords_ok = isinstance(keywords, list) and all(
+            isinstance(g, list) and g and all(isinstance(a, str) and a.strip() for a in g)
+            for g in keywords
+        )
+        if "keywords" in obj and not keywords_ok:
+            item_errors.append(
+                f"{where}: 'keywords' must be a list of non-empty lists of non-empty strings"
+            )
+        sources = obj.get("sources")
+        sources_ok = _is_str_list(sources)
+        if "sources" in obj and not sources_ok:
+            item_errors.append(f"{where}: 'sources' must be a list of strings")
+        answerable = obj.get("answerable")
+        if "answerable" in obj and not isinstance(answerable, bool):
+            item_errors.append(f"{where}: 'answerable' must be true or false")
+        category = obj.get("category")
+        if "category" in obj and category not in CATEGORIES:
+            item_errors.append(f"{where}: unknown category {category!r} (allowed: {sorted(CATEGORIES)})")
+        if "split" in obj and obj["split"] not in SPLITS:
+            item_errors.append(f"{where}: split must be one of {sorted(SPLITS)}, got {obj['split']!r}")
+
+        if isinstance(answerable, bool) and category in CATEGORIES:
+            if answerable and category == "unanswerable":
+                item_errors.append(f"{where}: category 'unanswerable' but answerable is true")
+            if not answerable and category != "unanswerable":
+                item_errors.append(f"{where}: answerable is false but category is {category!r}")
+
+        # --- content ------------------------------------------------------
+        if answerable is False:
+            if keywords_ok and keywords:
+                item_errors.append(f"{where}: unanswerable question must have empty 'keywords'")
+            if sources_ok and sources:
+                item_errors.append(f"{where}: unanswerable question must have empty 'sources'")
+            if isinstance(obj.get("answer"), str) and obj["answer"].strip() != UNANSWERABLE_ANSWER:
+                warnings.append(f"{where}: unanswerable answer is not {UNANSWERABLE_ANSWER!r}")
+        elif answerable is True:
+            if keywords_ok and not keywords:
+                item_errors.append(f"{where}: answerable question needs at least one keyword group")
+            if sources_ok and not sources:
+                item_errors.append(f"{where}: answerable question needs at least one source")
+            if sources_ok:
+                dupes = sorted(n for n, c in Counter(sources).items() if c > 1)
+                if dupes:
+                    item_errors.append(f"{where}: duplicate source(s) {dupes}")
+                if category in ("multi_source", "cross_article") and len(set(sources)) < 2:
+                    item_errors.append(f"{where}: category {category!r} needs at least two sources")
+            texts: dict[str, str] = {}
+            if sources_ok:
+                for name in sources:
+                    text = source_text(name)
+                    if text is None:
+                        item_errors.append(f"{where}: source file not found: {seeds / name}")
+                    else:
+                        texts[name] = text
+            if keywords_ok and keywords and texts and len(texts) == len(set(sources)):
+                for group in keywords:
+                    if not any(group_matches(group, t) for t in texts.values()):
+                        item_errors.append(
+                            f"{where}: keyword group {group} occurs in none of its sources {sorted(texts)}"
+                        )
+                for name, text in texts.items():
+                    if not any(group_matches(group, text) for group in keywords):
+                        warnings.append(f"{where}: no keyword group matches listed source {name}")
+
+        errors.extend(item_errors)
+        if not item_errors:
+            good.append(obj)
+
+    return errors, warnings, good
+
+
+def check(path, seeds_dir=None) -> list[str]:
+    """Validate ``path`` against the articles in ``seeds_dir``; return the errors."""
+    return check_full(path, seeds_dir)[0]
+
+
+def summary(items: list[dict], seeds_dir: Path) -> str:
+    """Counts per category, per split and per source as a plain-text table."""
+    lines: list[str] = []
+    splits = sorted({str(it.get("split", "-")) for it in items} | SPLITS)
+
+    def table(title: str, rows: dict[str, Counter]) -> None:
+        width = max([len(title)] + [len(r) for r in rows]) + 2
+        lines.append(f"{title:<{width}}" + "".join(f"{s:>7}" for s in splits) + f"{'total':>7}")
+        for name in sorted(rows):
+            counts = rows[name]
+            lines.append(
+                f"{name:<{width}}" + "".join(f"{counts.get(s, 0):>7}" for s in splits)
+                + f"{sum(counts.values()):>7}"
+            )
+        lines.append("")
+
+    by_cat: dict[str, Counter] = {}
+    by_src: dict[str, Counter] = {}
+    for it in items:
+        split = str(it.get("split", "-"))
+        by_cat.setdefault(str(it.get("category")), Counter())[split] += 1
+        for src in it.get("sources") or []:
+            by_src.setdefault(src, Counter())[split] += 1
+    if seeds_dir.is_dir():
+        for fp in sorted(seeds_dir.glob("*.txt")):
+            by_src.setdefault(fp.name, Counter())
+    table("category", by_cat)
+    table("source", by_src)
+    total = Counter(str(it.get("split", "-")) for it in items)
+    lines.append(
+        f"total questions: {len(items)}  ("
+        + ", ".join(f"{s}: {total.get(s, 0)}" for s in splits)
+        + f"); unanswerable: {sum(1 for it in items if it.get('answerable') is False)}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", help="evaluation set (JSON Lines)")
+    parser.add_argument("--seeds", default=None, help="directory with the article .txt files")
+    args = parser.parse_args(argv)
+    seeds = Path(args.seeds) if args.seeds else default_seeds_dir()
+
+    errors, warnings, items = check_full(args.path, seeds)
+    print(f"evaluation set: {args.path}\nseeds:          {seeds}\n")
+    if items:
+        print(summary(items, seeds))
+        print()
+    for w in warnings:
+        print(f"WARNING: {w}")
+    for e in errors:
+        print(f"ERROR: {e}")
+    if errors:
+        print(f"\nFAILED: {len(errors)} error(s), {len(warnings)} warning(s)")
+        return 1
+    print(f"OK: no errors, {len(warnings)} warning(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""The answer stage: retrieve, pick evidence, generate, then keep only checked, cited claims."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from . import prompts
+from .embed import Embedder
+from .errors import InputError
+from .evidence import Evidence, evidence_strength, select_evidence
+from .generate import Generator
+from .retrieve import Hit, HybridRetriever, ranked_sources
+from .store import ChromaStore
+from .verify import best_support, check_quote, is_refusal, split_claims
+
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Marker ``[n]`` in an answer: an exact quote from the article ``source``."""
+
+    n: int
+    source: str
+    quote: str
+    start: int
+    end: int
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of the model's reply as it streams."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A checked answer: text with [n] markers, its citations, and how it was reached."""
+
+    question: str
+    text: str
+    refused: bool
+    citations: tuple[Citation, ...] = ()
+    retrieved: tuple[tuple[str, float], ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    raw: str = ""
+    model: str = ""
+    timings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The fields of an eval results line, plus timings and the model's raw reply."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [{"source": c.source, "quote": c.quote, "n": c.n, "start": c.start, "end": c.end}
+                          for c in self.citations],
+            "retrieved": [{"source": s, "score": round(score, 6)} for s, score in self.retrieved],
+            "latency_s": round(self.timings.get("total_s", 0.0), 4),
+            "ttft_s": round(self.timings.get("ttft_s", 0.0), 4),
+            "tokens": self.timings.get("tokens", 0),
+            "timings": {k: round(v, 4) if isinstance(v, float) else v for k, v in self.timings.items()},
+            "model": self.model,
+            "raw": self.raw,
+        }
+
+
+def check_question(question: str) -> str:
+    q = " ".join((question or "").split())
+    if not q:
+        raise InputError("the question is empty: type a question about the articles")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question is too long ({len(q)} characters; the limit is {MAX_QUESTION_CHARS})")
+    return q
+
+
+class Pipeline:
+    """Question in, checked and cited ``Answer`` out. Every part is passed in."""
+
+    def __init__(
+        self, store: ChromaStore, embedder: Embedder, generator: Generator,
+        retriever: HybridRetriever | None = None, top_k: int = 5, evidence_k: int = 4,
+        max_tokens: int = 96, min_evidence: float = 0.30, min_support: float = 0.6,
+        fallback_evidence: float = 0.55,
+    ):
+        self.store = store
+        self.embedder = embedder
+        self.generator = generator
+        self.retriever = retriever or HybridRetriever(store, embedder, top_k=top_k)
+        self.top_k = top_k
+        self.evidence_k = evidence_k
+        self.max_tokens = max_tokens
+        self.min_evidence = min_evidence
+        self.min_support = min_support
+        self.fallback_evidence = fallback_evidence
+        self._texts: dict[str, str] = {}
+
+    def refresh(self) -> None:
+        """Call after the store changed (ingest, remove)."""
+        self.retriever.refresh()
+        self._texts.clear()
+
+    def ask(self, question: str) -> Answer:
+        answer = None
+        for event in self.stream(question):
+            if isinstance(event, Answer):
+                answer = event
+        return answer
+
+    def stream(self, question: str, top_k: int | None = None) -> Iterator[Token | Answer]:
+        """Yield ``Token``s while the model writes, then the checked ``Answer``."""
+        question = check_question(question)
+        t0 = time.perf_counter()
+        hits = self.retriever.search(question, top_k or self.top_k)
+        t1 = time.perf_counter()
+        evidence = select_evidence(question, hits, self.embedder, k=self.evidence_k)
+        t2 = time.perf_counter()
+        timings = {"retrieve_s": t1 - t0, "evidence_s": t2 - t1}
+        base = dict(question=question, retrieved=tuple(ranked_sources(hits)), evidence=tuple(evidence),
+                    model=self.generator.name)
+
+        if evidence_strength(evidence) < self.min_evidence:
+            timings.update(total_s=time.perf_counter() - t0, ttft_s=0.0, generate_s=0.0, tokens=0)
+            yield Answer(text=prompts.REFUSAL, refused=True, timings=timings, **base)
+            return
+
+        messages = prompts.answer_messages(question, [e.text for e in evidence])
+        pieces: list[str] = []
+        ttft = None
+        for piece in self.generator.stream(messages, max_tokens=self.max_tokens):
+            if ttft is None:
+                ttft = time.perf_counter() - t2
+            pieces.append(piece)
+            yield Token(piece)
+        t3 = time.perf_counter()
+        raw = "".join(pieces).strip()
+        text, citations, refused = self._check(question, raw, evidence)
+        timings.update(ttft_s=ttft or 0.0, generate_s=t3 - t2, tokens=len(pieces),
+                       verify_s=time.perf_counter() - t3, total_s=time.perf_counter() - t0)
+        yield Answer(text=text, refused=refused, citations=tuple(citations), raw=raw, timings=timings, **base)
+
+    # -- verification --------------------------------------------------------------
+    def _check(self, question: str, raw: str, evidence: list[Evidence]) -> tuple[str, list[Citation], bool]:
+        """Keep supported claims, cite each with a verified quote; else fall back or decline."""
+        kept: list[tuple[str, int]] = []
+        if not is_refusal(raw):
+            for claim in split_claims(raw):
+                n, score = best_support(claim, evidence, question)
+                if n is not None and score >= self.min_support and self._verified(evidence[n - 1]):
+                    kept.append((claim.text, n))
+        if not kept:
+            best = max(range(len(evidence)), key=lambda i: evidence[i].score)
+            if is_refusal(raw) or evidence[best].score < self.fallback_evidence or not self._verified(evidence[best]):
+                return prompts.REFUSAL, [], True
+            kept = [(f"“{evidence[best].text}”", best + 1)]  # extractive answer: the best sentence, quoted
+
+        numbering: dict[int, int] = {}
+        sentences, citations = [], []
+        for text, n in kept:
+            if n not in numbering:
+                numbering[n] = len(numbering) + 1
+                e = evidence[n - 1]
+                citations.append(Citation(numbering[n], e.source, e.text, e.start, e.end, e.title))
+            body = text.rstrip()
+            end = body[-1] if body and body[-1] in ".!?" else "."
+            body = body.rstrip(".!? ")
+            sentences.append(f"{body} [{numbering[n]}]{end}")
+        return " ".join(sentences), citations, False
+
+    def _verified(self, e: Evidence) -> bool:
+        if e.source not in self._texts:
+            stored = self.store.article(e.source)
+            self._texts[e.source] = stored.text if stored else ""
+        return check_quote(self._texts[e.source], e.text, e.start, e.end)

@@ -1,0 +1,63 @@
+"""Wiring: build the real store, embedder, chunker, generator and pipeline from a Config."""
+
+from __future__ import annotations
+
+import sys
+
+from .chunk import Chunker
+from .config import Config
+from .embed import Embedder, SentenceTransformerEmbedder
+from .errors import IndexEmptyError
+from .generate import Generator, LlamaCppGenerator
+from .ingest import IngestReport, ingest
+from .store import ChromaStore
+
+
+def make_store(cfg: Config) -> ChromaStore:
+    return ChromaStore(cfg.index_dir, collection=cfg.collection)
+
+
+def make_embedder(cfg: Config) -> Embedder:
+    return SentenceTransformerEmbedder(threads=cfg.threads)
+
+
+def make_chunker(cfg: Config) -> Chunker:
+    return Chunker(cfg.chunk_size, cfg.chunk_overlap)
+
+
+def make_generator(cfg: Config) -> Generator:
+    from .models import resolve_model
+
+    path = resolve_model(cfg.model, cfg.cache_dir)
+    gen = LlamaCppGenerator(path, n_ctx=cfg.n_ctx, n_threads=cfg.threads)
+    gen.name = cfg.model
+    return gen
+
+
+def run_ingest(cfg: Config, paths, store: ChromaStore, embedder: Embedder, progress: bool = True) -> IngestReport:
+    return ingest(paths, store, embedder, make_chunker(cfg), progress=progress,
+                  max_bytes=int(cfg.max_file_mb * 1e6))
+
+
+def ensure_index(cfg: Config, store: ChromaStore, embedder: Embedder, progress: bool = True) -> IngestReport | None:
+    """First run: build the index from the seeds folder if it is empty."""
+    if store.count() > 0:
+        return None
+    if not cfg.seeds_dir.is_dir():
+        raise IndexEmptyError(f"the index is empty and there is no seeds folder at {cfg.seeds_dir}: run `rag ingest PATH`")
+    if progress:
+        print(f"Index is empty: building it from {cfg.seeds_dir} …", file=sys.stderr)
+    report = run_ingest(cfg, [cfg.seeds_dir], store, embedder, progress=progress)
+    if store.count() == 0:
+        raise IndexEmptyError(f"no article could be indexed from {cfg.seeds_dir}: run `rag ingest PATH`")
+    return report
+
+
+def make_pipeline(cfg: Config, store: ChromaStore | None = None, embedder: Embedder | None = None,
+                  generator: Generator | None = None):
+    from .answer import Pipeline
+
+    store = store or make_store(cfg)
+    embedder = embedder or make_embedder(cfg)
+    return Pipeline(store=store, embedder=embedder, generator=generator or make_generator(cfg),
+                    top_k=cfg.top_k, evidence_k=cfg.evidence_k, max_tokens=cfg.max_tokens)

@@ -1,0 +1,213 @@
+"""The `rag` command: parse arguments, call the library, print results. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import InputError, RagError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Ask questions about news articles, offline, with checked citations.")
+    p.add_argument("--index-dir", type=Path, help="where the index lives (env RAG_INDEX_DIR; default: index/)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    ing = sub.add_parser("ingest", help="index article files or folders (.txt .md .html .pdf)")
+    ing.add_argument("paths", nargs="*", type=Path, help="files or folders (default: seeds/)")
+    ing.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ask = sub.add_parser("ask", help="ask a question; builds the index from seeds/ on first use")
+    ask.add_argument("question", help="the question, in quotes")
+    ask.add_argument("--json", action="store_true", help="print one JSON object (the eval results format)")
+    ask.add_argument("--model", help="packaged model name or path to a .gguf file (env RAG_MODEL)")
+    ask.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
+    ask.add_argument("--no-stream", action="store_true", help="do not show the reply while it is generated")
+
+    lst = sub.add_parser("list", help="list indexed articles with their chunk counts")
+    lst.add_argument("--json", action="store_true")
+
+    rm = sub.add_parser("remove", help="take articles out of the index, by file name")
+    rm.add_argument("sources", nargs="+", help="file names as shown by `rag list`")
+
+    sub.add_parser("models", help="list the packaged models")
+
+    ev = sub.add_parser("eval", help="run an eval set (JSONL) and write results, summary and reports")
+    ev.add_argument("--dataset", type=Path, required=True, help="eval set, JSON Lines")
+    ev.add_argument("--out", type=Path, required=True, help="folder for results.jsonl, summary.json, report.md/html")
+    ev.add_argument("--split", help="only questions of this split (dev or test)")
+    ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--model", help="packaged model name or path to a .gguf file")
+    ev.add_argument("--pipeline", choices=["ours", "plain-llamaindex"], default="ours")
+    ev.add_argument("--baseline", type=Path, help="an earlier --out folder to compare with")
+    ev.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
+                    help="exit 1 if METRIC is below VALUE (above it, for latency and false refusals); repeatable")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 2
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+def _config(args, **overrides):
+    from .config import Config
+
+    return Config.from_env(index_dir=args.index_dir, **overrides)
+
+
+def cmd_ingest(args) -> int:
+    from .build import make_embedder, make_store, run_ingest
+
+    cfg = _config(args)
+    paths = args.paths or [cfg.seeds_dir]
+    store = make_store(cfg)
+    report = run_ingest(cfg, paths, store, make_embedder(cfg), progress=not args.quiet)
+    for path, reason in report.failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
+def cmd_ask(args) -> int:
+    from .answer import Answer, Token, check_question
+    from .build import ensure_index, make_embedder, make_generator, make_pipeline, make_store
+
+    question = check_question(args.question)  # fail fast, before any model loads
+    cfg = _config(args, model=args.model, top_k=args.top_k)
+    generator = make_generator(cfg)  # a missing or corrupt model fails before any indexing
+    store = make_store(cfg)
+    embedder = make_embedder(cfg)
+    ensure_index(cfg, store, embedder, progress=not args.json)
+    pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator)
+    live = not args.json and not args.no_stream and sys.stderr.isatty()
+    answer = None
+    for event in pipeline.stream(question):
+        if isinstance(event, Token) and live:
+            sys.stderr.write(f"\x1b[2m{event.text}\x1b[0m")
+            sys.stderr.flush()
+        elif isinstance(event, Answer):
+            answer = event
+    if live:
+        sys.stderr.write("\r\x1b[2K\n")
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def format_answer(answer) -> str:
+    lines = [answer.text]
+    if answer.refused:
+        searched = ", ".join(s for s, _ in answer.retrieved[:3]) or "nothing relevant"
+        lines.append(f"\n(Searched the index; closest articles: {searched})")
+    if answer.citations:
+        lines.append("\nSources:")
+        for c in answer.citations:
+            lines.append(f"[{c.n}] {c.source}" + (f" — {c.title}" if c.title else ""))
+            lines.append(f"    “{c.quote}”")
+    return "\n".join(lines)
+
+
+def cmd_list(args) -> int:
+    from .build import make_store
+
+    store = make_store(_config(args))
+    docs = store.articles()
+    if args.json:
+        print(json.dumps([{"source": d.source, "title": d.title, "chunks": d.n_chunks, "date": d.date,
+                           "outlet": d.outlet, "byline": d.byline} for d in docs], ensure_ascii=False))
+        return 0
+    if not docs:
+        print("The index is empty: run `rag ingest` (or just `rag ask`).")
+        return 0
+    width = max(len(d.source) for d in docs)
+    for d in docs:
+        print(f"{d.source:<{width}}  {d.n_chunks:>4} chunks  {d.title[:70]}")
+    print(f"{len(docs)} articles, {sum(d.n_chunks for d in docs)} chunks")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    from .build import make_store
+
+    store = make_store(_config(args))
+    missing = [s for s in args.sources if not store.remove(s)]
+    for s in args.sources:
+        if s not in missing:
+            print(f"removed {s}")
+    if missing:
+        raise InputError(f"not in the index: {', '.join(missing)} (see `rag list`)")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .models import PACKAGED
+
+    for m in PACKAGED.values():
+        print(f"{m.name:<22} {m.description}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .build import ensure_index, make_embedder, make_generator, make_pipeline, make_store
+    from .evaluate import (RunInfo, compare, failed_floors, load_dataset, parse_floors, read_results,
+                           regressions, run)
+
+    floors = parse_floors(args.fail_under)
+    items = load_dataset(args.dataset, split=args.split, limit=args.limit)
+    baseline = None
+    if args.baseline:
+        baseline = (json.loads((args.baseline / "summary.json").read_text()), read_results(args.baseline))
+    cfg = _config(args, model=args.model)
+    generator = make_generator(cfg)
+    store = make_store(cfg)
+    embedder = make_embedder(cfg)
+    ensure_index(cfg, store, embedder, progress=not args.quiet)
+    articles = {a.source: a.text for a in store.articles(with_text=True)}
+    if args.pipeline == "plain-llamaindex":
+        from .plain import PlainLlamaIndex
+
+        answer_fn = PlainLlamaIndex(store, embedder, generator, top_k=cfg.top_k).ask
+    else:
+        answer_fn = make_pipeline(cfg, store=store, embedder=embedder, generator=generator).ask
+    info = RunInfo(args.pipeline, cfg.model, str(args.dataset), args.split)
+    summary = run(lambda q: answer_fn(q).to_dict(), items, articles, args.out, info, progress=not args.quiet)
+    for key, value in summary.items():
+        if isinstance(value, float):
+            print(f"{key:<28} {value:.3f}")
+    if baseline:
+        print("\nChange against the baseline:")
+        for name, before, now, delta, worse in compare(summary, baseline[0]):
+            print(f"{name:<28} {before:.3f} -> {now:.3f} ({delta:+.3f}){'  WORSE' if worse else ''}")
+        lost = regressions(read_results(args.out), baseline[1])
+        print("Right before, wrong now: " + (", ".join(lost) if lost else "none"))
+    print(f"\nWrote {args.out}/results.jsonl and summary.json")
+    failures = failed_floors(summary, floors)
+    for msg in failures:
+        print(f"rag: quality gate failed: {msg}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+COMMANDS = {"eval": cmd_eval, "ingest": cmd_ingest, "ask": cmd_ask, "list": cmd_list, "remove": cmd_remove, "models": cmd_models}
+
+if __name__ == "__main__":
+    sys.exit(main())

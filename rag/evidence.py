@@ -1,0 +1,84 @@
+"""Evidence selection: the few sentences inside the retrieved chunks that bear on the question.
+
+Every evidence span is an exact slice of its article, so a citation built from it is
+verbatim by construction; ``verify.check_quote`` still checks it before it is shown.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .embed import Embedder
+from .retrieve import Hit, jaccard
+from .text import content_terms, sentence_spans
+
+_PRONOUN_START = re.compile(r"^(?:He|She|It|They|This|That|These|Those|His|Her|Their|Its)\b")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One quotable span of an article, scored against the question."""
+
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+    also_in: tuple[str, ...] = ()  # other articles that state a near-identical sentence
+
+
+def candidate_spans(hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
+    """Sentences of the hit chunks, as (hit, start, end, text) with article offsets; each once."""
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for hit in hits:
+        c = hit.chunk
+        spans = list(sentence_spans(c.text))
+        for j, (a, b) in enumerate(spans):
+            if _PRONOUN_START.match(c.text[a:b]) and j > 0:
+                a = spans[j - 1][0]  # keep who "he" is: include the sentence before
+            key = (c.source, c.start + a)
+            if key in seen or len(c.text[a:b]) < 12:
+                continue
+            seen.add(key)
+            out.append((hit, c.start + a, c.start + b, c.text[a:b]))
+    return out
+
+
+def select_evidence(
+    question: str, hits: list[Hit], embedder: Embedder, k: int = 4, dup_threshold: float = 0.6,
+) -> list[Evidence]:
+    """Score candidate sentences by meaning and shared terms; fold near-duplicates; keep the best k."""
+    cands = candidate_spans(hits)
+    if not cands:
+        return []
+    vectors = embedder.embed([question] + [t for _, _, _, t in cands])
+    semantic = vectors[1:] @ vectors[0]
+    q_terms = set(content_terms(question))
+    scored = []
+    for (hit, a, b, text), sem in zip(cands, semantic):
+        terms = set(content_terms(text))
+        lexical = len(q_terms & terms) / len(q_terms) if q_terms else 0.0
+        scored.append((0.65 * float(sem) + 0.35 * lexical, hit, a, b, text, terms))
+    scored.sort(key=lambda s: -s[0])
+
+    chosen: list[list] = []
+    for score, hit, a, b, text, terms in scored:
+        dup = next((c for c in chosen if jaccard(terms, c[5]) >= dup_threshold), None)
+        if dup is not None:
+            if hit.chunk.source != dup[1].chunk.source and hit.chunk.source not in dup[6]:
+                dup[6].append(hit.chunk.source)
+            continue
+        if len(chosen) < k:
+            chosen.append([score, hit, a, b, text, terms, []])
+    return [
+        Evidence(source=h.chunk.source, title=h.chunk.title, text=t, start=a, end=b, score=s, also_in=tuple(also))
+        for s, h, a, b, t, _, also in chosen
+    ]
+
+
+def evidence_strength(evidence: list[Evidence]) -> float:
+    return max((e.score for e in evidence), default=0.0)
+

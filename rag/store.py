@@ -1,0 +1,182 @@
+"""The Chroma store: one collection of chunk vectors, one of whole-article records.
+
+An article's record is written last, after its chunks, and carries its content hash.
+Chunks whose hash does not match a record (left by an interrupted ingest) are
+ignored by every read and deleted by the next ingest of that article.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .chunk import Chunk
+from .errors import StoreError
+from .parse import Article
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An indexed article as recorded in the store."""
+
+    source: str
+    title: str
+    content_hash: str
+    n_chunks: int
+    text: str = ""
+    outlet: str = ""
+    byline: str = ""
+    date: str = ""
+
+
+def _chroma_settings():
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False, allow_reset=False)
+
+
+class ChromaStore:
+    """Chunks and articles in a persistent (or server) Chroma."""
+
+    def __init__(self, path: str | Path | None = None, collection: str = "articles", client=None):
+        self.path = Path(path) if path else None
+        self.collection_name = collection
+        self._client = client
+        self._chunks = None
+        self._docs = None
+
+    # -- connection ------------------------------------------------------------
+    @property
+    def client(self):
+        if self._client is None:
+            import chromadb
+
+            if self.path is None:
+                raise StoreError("no index directory given")
+            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self._client = chromadb.PersistentClient(path=str(self.path), settings=_chroma_settings())
+            except Exception as exc:
+                raise StoreError(f"cannot open the index at {self.path}: {exc}") from exc
+        return self._client
+
+    @property
+    def chunks(self):
+        if self._chunks is None:
+            self._chunks = self.client.get_or_create_collection(
+                self.collection_name, embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        return self._chunks
+
+    @property
+    def docs(self):
+        if self._docs is None:
+            self._docs = self.client.get_or_create_collection(
+                f"{self.collection_name}-docs", embedding_function=None,
+            )
+        return self._docs
+
+    # -- writes ----------------------------------------------------------------
+    def put(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Replace an article's chunks, then commit its record."""
+        self.delete_chunks(article.source)
+        batch = max(1, min(5000, self.client.get_max_batch_size()))
+        for i in range(0, len(chunks), batch):
+            part = chunks[i : i + batch]
+            self.chunks.add(
+                ids=[c.id for c in part],
+                embeddings=vectors[i : i + batch],
+                documents=[c.text for c in part],
+                metadatas=[
+                    {"source": c.source, "start": c.start, "end": c.end, "index": c.index,
+                     "content_hash": c.content_hash, "title": c.title}
+                    for c in part
+                ],
+            )
+        self.docs.upsert(
+            ids=[article.source],
+            embeddings=[[1.0]],
+            documents=[article.text],
+            metadatas=[{
+                "title": article.title, "content_hash": article.content_hash, "n_chunks": len(chunks),
+                "outlet": article.outlet, "byline": article.byline, "date": article.date,
+            }],
+        )
+
+    def delete_chunks(self, source: str) -> None:
+        self.chunks.delete(where={"source": source})
+
+    def remove(self, source: str) -> bool:
+        """Take an article out. Returns False if it was not indexed."""
+        known = bool(self.docs.get(ids=[source], include=[])["ids"])
+        self.docs.delete(ids=[source])  # the record goes first: its chunks stop counting at once
+        self.delete_chunks(source)
+        return known
+
+    # -- reads -----------------------------------------------------------------
+    def articles(self, with_text: bool = False) -> list[StoredArticle]:
+        include = ["metadatas", "documents"] if with_text else ["metadatas"]
+        got = self.docs.get(include=include)
+        out = []
+        for i, source in enumerate(got["ids"]):
+            meta = got["metadatas"][i] or {}
+            out.append(StoredArticle(
+                source=source, title=str(meta.get("title", source)),
+                content_hash=str(meta.get("content_hash", "")), n_chunks=int(meta.get("n_chunks", 0)),
+                text=got["documents"][i] if with_text else "",
+                outlet=str(meta.get("outlet", "")), byline=str(meta.get("byline", "")), date=str(meta.get("date", "")),
+            ))
+        return sorted(out, key=lambda a: a.source)
+
+    def article(self, source: str) -> StoredArticle | None:
+        got = self.docs.get(ids=[source], include=["metadatas", "documents"])
+        if not got["ids"]:
+            return None
+        meta = got["metadatas"][0] or {}
+        return StoredArticle(
+            source=source, title=str(meta.get("title", source)), content_hash=str(meta.get("content_hash", "")),
+            n_chunks=int(meta.get("n_chunks", 0)), text=got["documents"][0],
+            outlet=str(meta.get("outlet", "")), byline=str(meta.get("byline", "")), date=str(meta.get("date", "")),
+        )
+
+    def committed_hashes(self) -> dict[str, str]:
+        got = self.docs.get(include=["metadatas"])
+        return {s: str((m or {}).get("content_hash", "")) for s, m in zip(got["ids"], got["metadatas"])}
+
+    def all_chunks(self) -> list[Chunk]:
+        """Every chunk of every committed article, in article order."""
+        committed = self.committed_hashes()
+        got = self.chunks.get(include=["documents", "metadatas"])
+        out = [
+            _to_chunk(cid, doc, meta)
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])
+            if committed.get(meta.get("source")) == meta.get("content_hash")
+        ]
+        return sorted(out, key=lambda c: (c.source, c.index))
+
+    def query(self, vector: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
+        """Nearest chunks by cosine similarity (1 - cosine distance), best first."""
+        count = self.chunks.count()
+        if count == 0:
+            return []
+        got = self.chunks.query(
+            query_embeddings=[vector], n_results=min(n, count), include=["documents", "metadatas", "distances"],
+        )
+        return [
+            (_to_chunk(cid, doc, meta), 1.0 - float(dist))
+            for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+        ]
+
+    def count(self) -> int:
+        return self.docs.count()
+
+
+def _to_chunk(cid: str, doc: str, meta: dict) -> Chunk:
+    return Chunk(
+        id=cid, source=str(meta["source"]), text=doc, start=int(meta["start"]), end=int(meta["end"]),
+        index=int(meta["index"]), content_hash=str(meta.get("content_hash", "")), title=str(meta.get("title", "")),
+    )

@@ -1,0 +1,79 @@
+"""Small text helpers shared by retrieval, evidence selection and verification."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had has
+    have having he her here hers herself him himself his how i if in into is it its itself just me more
+    most my myself no nor not now of off on once only or other our ours ourselves out over own same she
+    should so some such than that the their theirs them themselves then there these they this those
+    through to too under until up very was we were what when where which while who whom why will with
+    would you your yours yourself yourselves said says say according also one two new did does whose
+    article articles become became becomes""".split()
+)
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens, possessive endings removed."""
+    out = []
+    for w in _WORD.findall(text.lower()):
+        w = re.sub(r"['’]s$", "", w)
+        out.append(w)
+    return out
+
+
+def stem(word: str) -> str:
+    """A crude, fast stem: enough to match 'members' with 'member' and 'joined' with 'join'."""
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "ed", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed words minus stopwords: what overlap and keyword search compare."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+def numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+# Initials (U.S.) and titles (Mr.) end with a period that does not end the sentence.
+_ABBREV = re.compile(r"(?:\b(?:[A-Z]\.){1,3}|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Gov|Sen|Rep|No|Inc|Ltd|Co|vs|etc)\.)$")
+_BOUNDARY = re.compile(r"[.!?]+[”\"’')\]]*\s+|\n+")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """(start, end) offsets of sentences in ``text[start:end]``, whitespace trimmed."""
+    end = len(text) if end is None else end
+    pos = start
+    for m in _BOUNDARY.finditer(text, start, end):
+        if m.group(0)[0] not in "\n" and m.end() < end:
+            before = text[pos : m.start() + 1]
+            nxt = text[m.end() : m.end() + 1]
+            if _ABBREV.search(before) or (nxt and nxt.islower()):
+                continue
+        cut = m.end() if m.group(0)[0] != "\n" else m.start()
+        span = _trim(text, pos, cut)
+        if span:
+            yield span
+        pos = m.end()
+    span = _trim(text, pos, end)
+    if span:
+        yield span
+
+
+def _trim(text: str, a: int, b: int) -> tuple[int, int] | None:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return (a, b) if b > a else None

@@ -1,0 +1,81 @@
+"""Checks after generation: split the reply into claims, tie each to the evidence it cites,
+and keep only claims whose content words and numbers the cited evidence really contains."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .evidence import Evidence
+from .text import content_terms, numbers, sentence_spans
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_REFUSAL = re.compile(
+    r"\b(?:articles?|sources?|text|context)\s+(?:do(?:es)?\s*n[o']t|do(?:es)? not)\s+(?:say|mention|state|specify|provide|contain|include)"
+    r"|\bnot (?:mentioned|stated|specified|provided|given)\b|\bno information\b|\bcannot (?:answer|determine|be determined)\b"
+    r"|\bunknown\b|\bnot (?:possible|able) to (?:answer|determine)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of the model's reply and the evidence numbers (1-based) it cites."""
+
+    text: str
+    cites: tuple[int, ...]
+
+
+def is_refusal(text: str) -> bool:
+    return bool(_REFUSAL.search(text)) or not text.strip()
+
+
+def split_claims(reply: str) -> list[Claim]:
+    """Sentences of the reply with their [n] markers taken out."""
+    claims = []
+    for a, b in sentence_spans(reply):
+        sentence = reply[a:b]
+        cites = tuple(int(n) for m in _MARKER.finditer(sentence) for n in re.split(r"\s*,\s*", m.group(1)))
+        text = _MARKER.sub("", sentence).strip()
+        if re.fullmatch(r"[\W\d]*", text):
+            continue  # a stray marker or punctuation on its own
+        claims.append(Claim(text=text, cites=cites))
+    return claims
+
+
+def support(claim: str, evidence: str, question: str = "") -> float:
+    """Share of the claim's new content words (not already in the question) found in the evidence.
+
+    A number in the claim that the evidence does not contain makes the support zero.
+    """
+    ev_terms = set(content_terms(evidence))
+    q_terms = set(content_terms(question))
+    if numbers(claim) - numbers(evidence) - numbers(question):
+        return 0.0
+    terms = [t for t in content_terms(claim) if t not in q_terms]
+    if not terms:
+        terms = content_terms(claim)
+        if not terms:
+            return 0.0
+    found = sum(1 for t in terms if t in ev_terms or any(e.startswith(t[:5]) for e in ev_terms if len(t) >= 5))
+    return found / len(terms)
+
+
+def best_support(claim: Claim, evidence: list[Evidence], question: str) -> tuple[int | None, float]:
+    """The cited evidence if it supports the claim, else the best-supporting one (1-based)."""
+    best, best_score = None, 0.0
+    valid = [n for n in claim.cites if 1 <= n <= len(evidence)]
+    for n in valid + [i for i in range(1, len(evidence) + 1) if i not in valid]:
+        score = support(claim.text, evidence[n - 1].text, question)
+        if n in valid:
+            score += 0.05  # prefer what the model cited when it is as good
+        if score > best_score:
+            best, best_score = n, score
+    return best, min(best_score, 1.0)
+
+
+def check_quote(article_text: str, quote: str, start: int | None = None, end: int | None = None) -> bool:
+    """The quote is verbatim in the article (and at the recorded offsets, when given)."""
+    if not quote or quote not in article_text:
+        return False
+    return start is None or end is None or article_text[start:end] == quote

@@ -1,0 +1,51 @@
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakes import HashEmbedder  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_paths(tmp_path, monkeypatch):
+    """Every data path (index, caches) points into tmp_path; nothing touches the checkout's index/."""
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    yield
+
+
+@pytest.fixture
+def seeds(tmp_path) -> Path:
+    """A private copy of the five seed articles."""
+    dst = tmp_path / "seeds"
+    shutil.copytree(SEEDS, dst)
+    return dst
+
+
+@pytest.fixture
+def embedder():
+    return HashEmbedder()
+
+
+@pytest.fixture
+def store(tmp_path):
+    from rag.store import ChromaStore
+
+    return ChromaStore(tmp_path / "index")
+
+
+@pytest.fixture
+def indexed(store, embedder, seeds):
+    """A store with the five seeds ingested by the fake embedder."""
+    from rag.chunk import Chunker
+    from rag.ingest import ingest
+
+    ingest([seeds], store, embedder, Chunker(), progress=False)
+    return store

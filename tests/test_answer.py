@@ -1,0 +1,113 @@
+import pytest
+
+from rag.answer import Answer, Pipeline, Token
+from rag.errors import InputError
+from rag.verify import check_quote, split_claims, support
+
+from conftest import SEEDS
+from fakes import ScriptedGenerator, extractive_reply, sources_in
+
+QUESTION = "Which country became the tenth member of the SCO?"
+
+
+def _pipeline(indexed, embedder, reply, **kw):
+    return Pipeline(store=indexed, embedder=embedder, generator=ScriptedGenerator(reply), **kw)
+
+
+def _article(source):
+    return (SEEDS / source).read_text(encoding="utf-8")
+
+
+def test_cited_answer_with_verbatim_quote(indexed, embedder):
+    def reply(messages):
+        src = sources_in(messages)
+        n = next(n for n, t in src.items() if "tenth member" in t)
+        return f"Belarus became the tenth member of the SCO [{n}]."
+
+    answer = _pipeline(indexed, embedder, reply).ask(QUESTION)
+    assert answer.refused is False
+    assert answer.text == "Belarus became the tenth member of the SCO [1]."
+    (c,) = answer.citations
+    assert c.n == 1 and c.source == "000_be872feae246cb84.txt"
+    assert "celebrating Belarus’s accession as the tenth member of the SCO" in c.quote
+    assert _article(c.source)[c.start:c.end] == c.quote
+    assert answer.retrieved[0][0] == "000_be872feae246cb84.txt"
+
+
+def test_streams_tokens_then_answer(indexed, embedder):
+    events = list(_pipeline(indexed, embedder, extractive_reply).stream(QUESTION))
+    assert all(isinstance(e, Token) for e in events[:-1]) and len(events) > 3
+    assert isinstance(events[-1], Answer)
+    assert "".join(e.text for e in events[:-1]).strip() == events[-1].raw
+
+
+def test_wrong_marker_is_reassigned_to_the_supporting_source(indexed, embedder):
+    def reply(messages):
+        src = sources_in(messages)
+        wrong = next(n for n, t in src.items() if "tenth member" not in t)
+        return f"Belarus became the tenth member of the SCO [{wrong}]."
+
+    answer = _pipeline(indexed, embedder, reply).ask(QUESTION)
+    assert "tenth member" in answer.citations[0].quote
+
+
+def test_unsupported_claim_is_dropped(indexed, embedder):
+    def reply(messages):
+        n = next(n for n, t in sources_in(messages).items() if "tenth member" in t)
+        return (f"Belarus became the tenth member of the SCO [{n}]. "
+                f"The summit cost 45 million dollars and featured fireworks [{n}].")
+
+    answer = _pipeline(indexed, embedder, reply).ask(QUESTION)
+    assert answer.text == "Belarus became the tenth member of the SCO [1]."
+    assert len(answer.citations) == 1
+
+
+def test_model_refusal_is_marked(indexed, embedder):
+    answer = _pipeline(indexed, embedder, "The articles don't say.").ask("Who won the 2024 chess olympiad in Budapest?")
+    assert answer.refused is True and answer.citations == ()
+    assert answer.text == "The articles don't say."
+
+
+def test_weak_evidence_declines_without_calling_the_model(indexed, embedder):
+    gen = ScriptedGenerator("Made up [1].")
+    p = Pipeline(store=indexed, embedder=embedder, generator=gen)
+    answer = p.ask("zebra quantum violin lasagna")
+    assert answer.refused is True and gen.prompts == []
+
+
+def test_hallucinated_answer_falls_back_or_declines(indexed, embedder):
+    answer = _pipeline(indexed, embedder, "Mongolia joined in 1999 [1].").ask(QUESTION)
+    # the claim is unsupported: either decline or answer with the best evidence, quoted and cited
+    if not answer.refused:
+        assert answer.text.startswith("“") and "[1]" in answer.text
+        assert check_quote(_article(answer.citations[0].source), answer.citations[0].quote)
+    assert "Mongolia" not in answer.text
+
+
+@pytest.mark.parametrize("q", ["", "   \n\t "])
+def test_empty_question(indexed, embedder, q):
+    with pytest.raises(InputError, match="the question is empty"):
+        _pipeline(indexed, embedder, "x").ask(q)
+
+
+def test_too_long_question(indexed, embedder):
+    with pytest.raises(InputError, match="too long"):
+        _pipeline(indexed, embedder, "x").ask("why " * 1000)
+
+
+def test_to_dict_has_the_eval_fields(indexed, embedder):
+    d = _pipeline(indexed, embedder, extractive_reply).ask(QUESTION).to_dict()
+    for key in ("answer", "refused", "citations", "retrieved", "latency_s"):
+        assert key in d
+    assert set(d["citations"][0]) >= {"source", "quote"}
+    assert set(d["retrieved"][0]) == {"source", "score"}
+
+
+def test_split_claims_and_support():
+    claims = split_claims("Belarus joined [2]. It was the tenth [1, 3]. [4]")
+    assert [(c.text, c.cites) for c in claims] == [("Belarus joined.", (2,)), ("It was the tenth.", (1, 3))]
+    ev = "Putin celebrated Belarus’s accession as the tenth member of the SCO."
+    assert support("Belarus became the tenth member.", ev) == 1.0
+    assert support("Belarus became the 11th member.", ev) < 0.6
+    assert support("Belarus joined in 2019.", ev) == 0.0  # a number the evidence lacks
+    assert check_quote("abc def", "def", 4, 7) and not check_quote("abc def", "xyz") and not check_quote("abc def", "def", 0, 3)

@@ -1,0 +1,176 @@
+"""Tests for the article QA evaluation set (evals/seeds_qa.jsonl) and its checker."""
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EVALSET = REPO_ROOT / "evals" / "seeds_qa.jsonl"
+CHECKER = REPO_ROOT / "evals" / "check_evalset.py"
+
+
+def _seeds_dir() -> Path:
+    local = REPO_ROOT / "seeds"
+    if local.is_dir():
+        return local
+    return REPO_ROOT.parent / "shared" / "seeds"
+
+
+SEEDS = _seeds_dir()
+CATEGORIES = {
+    "single_fact",
+    "multi_source",
+    "cross_article",
+    "paraphrase",
+    "number_date",
+    "attribution",
+    "unanswerable",
+}
+
+
+def _load_checker():
+    spec = importlib.util.spec_from_file_location("check_evalset", CHECKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def checker():
+    return _load_checker()
+
+
+@pytest.fixture(scope="module")
+def items():
+    with EVALSET.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _occurs(alt: str, text: str) -> bool:
+    return re.search(r"(?<!\w)" + re.escape(alt), text, re.IGNORECASE) is not None
+
+
+def _article(name: str) -> str:
+    return (SEEDS / name).read_text(encoding="utf-8")
+
+
+def test_seeds_present():
+    assert SEEDS.is_dir(), f"seeds directory not found: {SEEDS}"
+    assert len(list(SEEDS.glob("*.txt"))) >= 5
+
+
+def test_checker_reports_no_errors(checker):
+    errors = checker.check(EVALSET, SEEDS)
+    assert errors == [], "\n".join(errors)
+
+
+def test_sizes(items):
+    assert len(items) >= 60
+    unanswerable = [it for it in items if it["answerable"] is False]
+    assert len(unanswerable) >= 12
+    for it in unanswerable:
+        assert it["keywords"] == [] and it["sources"] == []
+        assert it["category"] == "unanswerable"
+
+
+def test_key_order(items):
+    order = ["id", "question", "answer", "keywords", "sources", "answerable", "split", "category"]
+    for it in items:
+        assert list(it) == order, it["id"]
+
+
+def test_every_category_has_questions_in_both_splits(items):
+    for cat in CATEGORIES:
+        splits = {it["split"] for it in items if it["category"] == cat}
+        assert splits == {"dev", "test"}, cat
+    answerable_cats = [it["category"] for it in items if it["answerable"]]
+    for cat in CATEGORIES - {"unanswerable"}:
+        assert answerable_cats.count(cat) >= 6, cat
+
+
+def test_keyword_groups_occur_in_sources(items):
+    for it in items:
+        if not it["answerable"]:
+            continue
+        texts = [_article(src) for src in it["sources"]]
+        assert texts, it["id"]
+        for group in it["keywords"]:
+            assert any(_occurs(alt, t) for alt in group for t in texts), (it["id"], group)
+
+
+def test_every_article_is_a_source(items):
+    articles = sorted(p.name for p in SEEDS.glob("*.txt"))
+    for name in articles:
+        users = [it for it in items if name in it["sources"]]
+        assert users, f"{name} is not the source of any question"
+        assert {it["split"] for it in users} == {"dev", "test"}, name
+
+
+def test_both_splits_have_unanswerable(items):
+    splits = {it["split"] for it in items if not it["answerable"]}
+    assert splits == {"dev", "test"}
+
+
+def test_tenth_member_question(items):
+    matches = [it for it in items if it["question"] == "Which country became the tenth member of the SCO?"]
+    assert len(matches) == 1
+    assert matches[0]["keywords"] == [["belarus"]]
+    assert "000_be872feae246cb84.txt" in matches[0]["sources"]
+
+
+def _write(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _good_row(**overrides):
+    row = {
+        "id": "q01",
+        "question": "Which country became the tenth member of the SCO?",
+        "answer": "Belarus.",
+        "keywords": [["belarus"]],
+        "sources": ["000_be872feae246cb84.txt"],
+        "answerable": True,
+        "split": "dev",
+        "category": "single_fact",
+    }
+    row.update(overrides)
+    return row
+
+
+def test_checker_accepts_good_file(checker, tmp_path):
+    path = _write(tmp_path / "good.jsonl", [_good_row()])
+    assert checker.check(path, SEEDS) == []
+
+
+def test_checker_catches_missing_keyword(checker, tmp_path):
+    path = _write(tmp_path / "bad.jsonl", [_good_row(keywords=[["zimbabwe"]])])
+    errors = checker.check(path, SEEDS)
+    assert errors
+    assert any("zimbabwe" in e for e in errors)
+
+
+def test_checker_requires_word_start(checker, tmp_path):
+    # "elarus" occurs inside "Belarus" but not at a word start.
+    path = _write(tmp_path / "bad.jsonl", [_good_row(keywords=[["elarus"]])])
+    assert checker.check(path, SEEDS)
+
+
+def test_checker_catches_structural_problems(checker, tmp_path):
+    rows = [
+        _good_row(),
+        _good_row(),  # duplicate id
+        _good_row(id="q02", sources=["no_such_article.txt"]),
+        _good_row(id="q03", answerable=False, category="unanswerable"),  # keywords not empty
+        _good_row(id="q04", split="train"),
+        _good_row(id="q05", category="trivia"),
+    ]
+    errors = checker.check(_write(tmp_path / "bad.jsonl", rows), SEEDS)
+    text = "\n".join(errors)
+    assert "duplicate id" in text
+    assert "not found" in text
+    assert "unanswerable" in text
+    assert "split" in text
+    assert "category" in text

@@ -1,0 +1,83 @@
+import shutil
+
+from rag.chunk import Chunker
+from rag.ingest import ingest
+from rag.store import ChromaStore
+
+from fakes import HashEmbedder
+
+
+def test_ingest_then_reingest_embeds_nothing(store, embedder, seeds):
+    first = ingest([seeds], store, embedder, Chunker(), progress=False)
+    assert len(first.added) == 5 and first.chunks_embedded > 10
+    embedded_before = embedder.texts_embedded
+
+    again = ingest([seeds], store, embedder, Chunker(), progress=False)
+    assert again.unchanged == sorted(p.name for p in seeds.iterdir())
+    assert again.added == [] and again.updated == [] and again.chunks_embedded == 0
+    assert embedder.texts_embedded == embedded_before
+
+
+def test_changed_file_replaces_its_chunks(store, embedder, seeds):
+    ingest([seeds], store, embedder, Chunker(), progress=False)
+    target = seeds / "003_81c9518f30d00088.txt"
+    before = {c.id for c in store.all_chunks() if c.source == target.name}
+    target.write_text("Brand new text about a fishing festival in Bergen.\n", encoding="utf-8")
+
+    report = ingest([seeds], store, embedder, Chunker(), progress=False)
+    assert report.updated == [target.name] and len(report.unchanged) == 4
+    chunks = [c for c in store.all_chunks() if c.source == target.name]
+    assert [c.text for c in chunks] == ["Brand new text about a fishing festival in Bergen."]
+    assert store.chunks.count() == len(store.all_chunks())  # no stale chunks left behind
+    assert len(before) > 1
+
+
+def test_list_and_remove(indexed):
+    docs = indexed.articles()
+    assert [d.source for d in docs] == sorted(d.source for d in docs)
+    assert len(docs) == 5 and all(d.n_chunks > 0 for d in docs)
+    assert sum(d.n_chunks for d in docs) == indexed.chunks.count()
+
+    assert indexed.remove("001_019830dcde441936.txt") is True
+    assert indexed.remove("001_019830dcde441936.txt") is False
+    assert "001_019830dcde441936.txt" not in {c.source for c in indexed.all_chunks()}
+    assert indexed.count() == 4
+
+
+def test_bad_files_are_reported_and_index_stays_usable(store, embedder, seeds, tmp_path):
+    (seeds / "bad.txt").write_bytes(b"\xff\xfe\x00\x00binary")
+    report = ingest([seeds], store, embedder, Chunker(), progress=False)
+    assert [p for p, _ in report.failed] == [str(seeds / "bad.txt")]
+    assert "binary file" in report.failed[0][1]
+    assert store.count() == 5
+
+
+def test_uncommitted_chunks_are_ignored_and_cleaned(store, embedder, seeds):
+    """Chunks written by an ingest that died before its record was committed never show up."""
+    from rag.parse import load_article
+
+    article = load_article(seeds / "000_be872feae246cb84.txt")
+    chunks = Chunker().chunk(article)
+    store.chunks.add(ids=[c.id for c in chunks], embeddings=embedder.embed([c.text for c in chunks]),
+                     documents=[c.text for c in chunks],
+                     metadatas=[{"source": c.source, "start": c.start, "end": c.end, "index": c.index,
+                                 "content_hash": c.content_hash, "title": c.title} for c in chunks])
+    assert store.all_chunks() == [] and store.count() == 0
+
+    ingest([seeds], store, embedder, Chunker(), progress=False)
+    assert store.chunks.count() == len(store.all_chunks())
+
+
+def test_duplicate_file_names_in_one_run(store, embedder, seeds, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(seeds / "000_be872feae246cb84.txt", other / "000_be872feae246cb84.txt")
+    report = ingest([seeds, other], store, embedder, Chunker(), progress=False)
+    assert len(report.failed) == 1 and "same file name" in report.failed[0][1]
+
+
+def test_index_persists_across_clients(store, embedder, seeds, tmp_path):
+    ingest([seeds], store, embedder, Chunker(), progress=False)
+    reopened = ChromaStore(tmp_path / "index")
+    assert reopened.count() == 5
+    assert HashEmbedder().embed(["x"]).shape == (1, 512)
