@@ -85,7 +85,7 @@ class Pipeline:
         self, store: ChromaStore, embedder: Embedder, generator: Generator,
         retriever: HybridRetriever | None = None, top_k: int = 5, evidence_k: int = 4,
         max_tokens: int = 96, min_evidence: float = 0.30, min_support: float = 0.6,
-        fallback_evidence: float = 0.55,
+        min_coverage: float = 0.7, fallback_evidence: float = 0.45,
     ):
         self.store = store
         self.embedder = embedder
@@ -96,6 +96,7 @@ class Pipeline:
         self.max_tokens = max_tokens
         self.min_evidence = min_evidence
         self.min_support = min_support
+        self.min_coverage = min_coverage
         self.fallback_evidence = fallback_evidence
         self._texts: dict[str, str] = {}
 
@@ -148,9 +149,10 @@ class Pipeline:
         """Keep supported claims, cite each with a verified quote; else fall back or decline."""
         kept: list[tuple[str, int]] = []
         if not is_refusal(raw):
+            idf = self.retriever.keyword.idf
             for claim in split_claims(raw):
-                n, score = best_support(claim, evidence, question)
-                if n is not None and score >= self.min_support and self._verified(evidence[n - 1]):
+                n, score = best_support(claim, evidence, question, self.min_support, idf)
+                if n is not None and score >= self.min_coverage and self._verified(evidence[n - 1]):
                     kept.append((claim.text, n))
         if not kept:
             best = max(range(len(evidence)), key=lambda i: evidence[i].score)

@@ -73,8 +73,9 @@ def summarize(items: list[dict], results: list[dict], articles: dict[str, str]) 
     answered = [(i, r) for i, r in ans if not r["refused"]]
     cites = [(i, c) for i, r in answered for c in r["citations"]]
     all_cites = [c for _, r in pairs for c in r["citations"]]
-    gen_time = sum(r.get("timings", {}).get("generate_s", 0.0) for r in results)
-    tokens = sum(r.get("tokens", 0) for r in results)
+    # Decode speed: tokens after the first, over the time after the first token.
+    decode_time = sum(max(0.0, r.get("timings", {}).get("generate_s", 0.0) - r.get("ttft_s", 0.0)) for r in results)
+    tokens = sum(max(0, r.get("tokens", 0) - 1) for r in results)
     ttfts = [r["ttft_s"] for r in results if r.get("ttft_s")]
     latencies = [r["latency_s"] for r in results]
     return {
@@ -95,7 +96,7 @@ def summarize(items: list[dict], results: list[dict], articles: dict[str, str]) 
         "latency_p50_s": percentile(latencies, 50),
         "latency_p95_s": percentile(latencies, 95),
         "ttft_p50_s": percentile(ttfts, 50),
-        "tokens_per_s": tokens / gen_time if gen_time else 0.0,
+        "tokens_per_s": tokens / decode_time if decode_time else 0.0,
     }
 
 

@@ -6,6 +6,7 @@ into one hit that remembers the other sources, so they cannot crowd out the rest
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .chunk import Chunk
@@ -43,6 +44,14 @@ class KeywordIndex:
         ids = [[self._vocab.setdefault(t, len(self._vocab)) for t in doc] for doc in self.terms]
         if chunks:
             self._bm25.index(bm25s.tokenization.Tokenized(ids=ids, vocab=self._vocab), show_progress=False)
+        self._df: dict[str, int] = {}
+        for doc in self.terms:
+            for t in set(doc):
+                self._df[t] = self._df.get(t, 0) + 1
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency over chunks; a term the corpus lacks counts as rarest."""
+        return math.log((len(self.chunks) + 1) / (self._df.get(term, 0) + 0.5))
 
     def search(self, query: str, n: int) -> list[tuple[int, float]]:
         q = [self._vocab[t] for t in content_terms(query) if t in self._vocab]

@@ -43,10 +43,14 @@ def split_claims(reply: str) -> list[Claim]:
     return claims
 
 
+def _found(term: str, terms: set[str]) -> bool:
+    return term in terms or (len(term) >= 5 and any(e.startswith(term[:5]) for e in terms))
+
+
 def support(claim: str, evidence: str, question: str = "") -> float:
     """Share of the claim's new content words (not already in the question) found in the evidence.
 
-    A number in the claim that the evidence does not contain makes the support zero.
+    A claim with no new content word, or with a number the evidence lacks, has zero support.
     """
     ev_terms = set(content_terms(evidence))
     q_terms = set(content_terms(question))
@@ -54,21 +58,41 @@ def support(claim: str, evidence: str, question: str = "") -> float:
         return 0.0
     terms = [t for t in content_terms(claim) if t not in q_terms]
     if not terms:
-        terms = content_terms(claim)
-        if not terms:
-            return 0.0
-    found = sum(1 for t in terms if t in ev_terms or any(e.startswith(t[:5]) for e in ev_terms if len(t) >= 5))
-    return found / len(terms)
+        return 0.0  # it only restates the question: no answer to support
+    return sum(_found(t, ev_terms) for t in terms) / len(terms)
 
 
-def best_support(claim: Claim, evidence: list[Evidence], question: str) -> tuple[int | None, float]:
-    """The cited evidence if it supports the claim, else the best-supporting one (1-based)."""
+def coverage(claim: str, evidence: str, question: str, idf=None) -> float:
+    """How much of the statement "question + claim" one evidence sentence states, weighted by rarity.
+
+    A claim can be supported word for word by a sentence that is about something else
+    ("Iran became a full member" for "which country became the tenth member?"): the rare
+    question words ("tenth") missing from that sentence show it.
+    """
+    terms = set(content_terms(question)) | set(content_terms(claim))
+    if not terms:
+        return 0.0
+    ev_terms = set(content_terms(evidence))
+    weight = idf or (lambda t: 1.0)
+    total = sum(weight(t) for t in terms)
+    return sum(weight(t) for t in terms if _found(t, ev_terms)) / total
+
+
+def best_support(
+    claim: Claim, evidence: list[Evidence], question: str, min_support: float = 0.6, idf=None,
+) -> tuple[int | None, float]:
+    """Among evidence that supports the claim's new words, the one that best states question + claim.
+
+    Returns (1-based evidence number, coverage), or (None, 0.0) when nothing supports the claim.
+    """
     best, best_score = None, 0.0
     valid = [n for n in claim.cites if 1 <= n <= len(evidence)]
     for n in valid + [i for i in range(1, len(evidence) + 1) if i not in valid]:
-        score = support(claim.text, evidence[n - 1].text, question)
+        if support(claim.text, evidence[n - 1].text, question) < min_support:
+            continue
+        score = coverage(claim.text, evidence[n - 1].text, question, idf)
         if n in valid:
-            score += 0.05  # prefer what the model cited when it is as good
+            score += 0.01  # prefer what the model cited when it is as good
         if score > best_score:
             best, best_score = n, score
     return best, min(best_score, 1.0)
