@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", help="only questions of this split (dev or test)")
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--model", help="packaged model name or path to a .gguf file")
-    ev.add_argument("--pipeline", choices=["ours", "plain-llamaindex"], default="ours")
+    ev.add_argument("--pipeline", choices=["ours", "plain-llamaindex", "both"], default="ours",
+                    help="our pipeline, the plain llama-index recipe, or both side by side (plain goes to OUT/plain-llamaindex)")
     ev.add_argument("--baseline", type=Path, help="an earlier --out folder to compare with")
     ev.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
                     help="exit 1 if METRIC is below VALUE (above it, for latency and false refusals); repeatable")
@@ -169,8 +170,7 @@ def cmd_models(args) -> int:
 
 def cmd_eval(args) -> int:
     from .build import ensure_index, make_embedder, make_generator, make_pipeline, make_store
-    from .evaluate import (RunInfo, compare, failed_floors, load_dataset, parse_floors, read_results,
-                           regressions, run)
+    from .evaluate import compare, failed_floors, load_dataset, parse_floors, read_results, regressions, run_all
 
     floors = parse_floors(args.fail_under)
     items = load_dataset(args.dataset, split=args.split, limit=args.limit)
@@ -183,24 +183,30 @@ def cmd_eval(args) -> int:
     embedder = make_embedder(cfg)
     ensure_index(cfg, store, embedder, progress=not args.quiet)
     articles = {a.source: a.text for a in store.articles(with_text=True)}
-    if args.pipeline == "plain-llamaindex":
+    fns = {}
+    if args.pipeline in ("ours", "both"):
+        pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator)
+        fns["ours"] = lambda q: pipeline.ask(q).to_dict()
+    if args.pipeline in ("plain-llamaindex", "both"):
         from .plain import PlainLlamaIndex
 
-        answer_fn = PlainLlamaIndex(store, embedder, generator, top_k=cfg.top_k).ask
-    else:
-        answer_fn = make_pipeline(cfg, store=store, embedder=embedder, generator=generator).ask
-    info = RunInfo(args.pipeline, cfg.model, str(args.dataset), args.split)
-    summary = run(lambda q: answer_fn(q).to_dict(), items, articles, args.out, info, progress=not args.quiet)
-    for key, value in summary.items():
+        plain = PlainLlamaIndex(store, embedder, generator)
+        fns["plain-llamaindex"] = lambda q: plain.ask(q).to_dict()
+    summaries = run_all(fns, items, articles, args.out, cfg.model, str(args.dataset), args.split,
+                        progress=not args.quiet)
+    names = list(summaries)
+    print(f"{'metric':<28} " + " ".join(f"{n:>17}" for n in names))
+    for key, value in summaries[names[0]].items():
         if isinstance(value, float):
-            print(f"{key:<28} {value:.3f}")
+            print(f"{key:<28} " + " ".join(f"{summaries[n].get(key, 0.0):>17.3f}" for n in names))
+    summary = summaries[names[0]]
     if baseline:
         print("\nChange against the baseline:")
         for name, before, now, delta, worse in compare(summary, baseline[0]):
             print(f"{name:<28} {before:.3f} -> {now:.3f} ({delta:+.3f}){'  WORSE' if worse else ''}")
         lost = regressions(read_results(args.out), baseline[1])
         print("Right before, wrong now: " + (", ".join(lost) if lost else "none"))
-    print(f"\nWrote {args.out}/results.jsonl and summary.json")
+    print(f"\nWrote {args.out}/results.jsonl, summary.json, report.md and report.html")
     failures = failed_floors(summary, floors)
     for msg in failures:
         print(f"rag: quality gate failed: {msg}", file=sys.stderr)

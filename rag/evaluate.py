@@ -94,6 +94,24 @@ def run(
     return summary
 
 
+def run_all(
+    answer_fns: dict[str, Callable[[str], dict]], items: list[dict], articles: dict[str, str], out_dir: Path,
+    model: str, dataset: str, split: str | None, progress: bool = True,
+) -> dict[str, dict]:
+    """Run each pipeline (the first into ``out_dir``, others into ``out_dir/<name>``), then write
+    report.md and report.html that show them side by side. Returns name -> summary."""
+    from .report import write_reports
+
+    out_dir = Path(out_dir)
+    runs = {}
+    for k, (name, fn) in enumerate(answer_fns.items()):
+        target = out_dir if k == 0 else out_dir / name
+        summary = run(fn, items, articles, target, RunInfo(name, model, dataset, split), progress=progress)
+        runs[name] = (items, read_results(target), summary)
+    write_reports(out_dir, runs)
+    return {name: r[2] for name, r in runs.items()}
+
+
 def compare(current: dict, baseline: dict) -> list[tuple[str, float, float, float, bool]]:
     """(metric, baseline, current, change, worse) for every numeric metric both runs have."""
     rows = []

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from .evidence import Evidence
-from .text import content_terms, numbers, sentence_spans
+from .text import content_terms, numbers, sentence_spans, stem
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _REFUSAL = re.compile(
@@ -62,6 +62,13 @@ def support(claim: str, evidence: str, question: str = "") -> float:
     return sum(_found(t, ev_terms) for t in terms) / len(terms)
 
 
+# Words that name the kind of answer wanted ("which country", "what year"): the evidence states
+# the answer itself ("Belarus", "2001"), not the word "country" or "year".
+ANSWER_TYPE_WORDS = frozenset(stem(w) for w in """country countries city cities year years date day days month
+    months time person people name names place places number numbers amount official officials leader leaders
+    organisation organization group kind type way""".split())
+
+
 def coverage(claim: str, evidence: str, question: str, idf=None) -> float:
     """How much of the statement "question + claim" one evidence sentence states, weighted by rarity.
 
@@ -69,7 +76,7 @@ def coverage(claim: str, evidence: str, question: str, idf=None) -> float:
     ("Iran became a full member" for "which country became the tenth member?"): the rare
     question words ("tenth") missing from that sentence show it.
     """
-    terms = set(content_terms(question)) | set(content_terms(claim))
+    terms = (set(content_terms(question)) - ANSWER_TYPE_WORDS) | set(content_terms(claim))
     if not terms:
         return 0.0
     ev_terms = set(content_terms(evidence))

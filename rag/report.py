@@ -1,0 +1,190 @@
+"""Human-readable reports of an eval run: report.md and a self-contained report.html with plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import defaultdict
+from pathlib import Path
+
+from .metrics import LOWER_IS_BETTER, first_relevant_rank, is_correct
+
+HEADLINE = [
+    "answer_correctness", "hit@1", "hit@5", "mrr", "recall@5", "citation_precision", "quote_verbatim_rate",
+    "answers_with_citation", "refusal_rate_unanswerable", "false_refusal_rate", "accuracy",
+    "latency_p50_s", "latency_p95_s", "ttft_p50_s", "tokens_per_s",
+]
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def by_category(items: list[dict], results: list[dict]) -> dict[str, tuple[int, int]]:
+    """category -> (correct, total); items without a category count as 'uncategorised'."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for item, result in zip(items, results):
+        cat = item.get("category", "uncategorised")
+        out[cat][0] += is_correct(item, result)
+        out[cat][1] += 1
+    return {k: (v[0], v[1]) for k, v in sorted(out.items())}
+
+
+def comparison_rows(runs: dict[str, dict]) -> list[tuple[str, list[float], str]]:
+    """(metric, values per run, best run name) for the headline metrics every run has."""
+    rows = []
+    names = list(runs)
+    for metric in HEADLINE:
+        if not all(metric in runs[n] for n in names):
+            continue
+        values = [runs[n][metric] for n in names]
+        pick = min if metric in LOWER_IS_BETTER else max
+        best = names[values.index(pick(values))] if len(set(values)) > 1 else "tie"
+        rows.append((metric, values, best))
+    return rows
+
+
+def _plots(runs: dict[str, tuple[list[dict], list[dict]]]) -> dict[str, str]:
+    """Three PNG plots as base64: correctness by category, latency distribution, first-source rank."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pngs = {}
+    names = list(runs)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    cats = sorted({i.get("category", "uncategorised") for items, _ in runs.values() for i in items})
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        stats = by_category(*runs[name])
+        ax.bar([c + k * width for c in range(len(cats))],
+               [stats.get(cat, (0, 1))[0] / max(1, stats.get(cat, (0, 1))[1]) for cat in cats], width, label=name)
+    ax.set_xticks([c + width * (len(names) - 1) / 2 for c in range(len(cats))], cats, rotation=20, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("correct")
+    ax.set_title("Correctness by question category")
+    ax.legend()
+    pngs["correctness_by_category"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    for name in names:
+        ax.hist([r["latency_s"] for r in runs[name][1]], bins=20, alpha=0.6, label=name)
+    ax.set_xlabel("seconds per answer")
+    ax.set_ylabel("questions")
+    ax.set_title("Answer latency")
+    ax.legend()
+    pngs["latency"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    labels = ["1", "2", "3", "4", "5", "6+", "not found"]
+    for k, name in enumerate(names):
+        counts = [0] * len(labels)
+        items, results = runs[name]
+        for item, result in zip(items, results):
+            if not item.get("answerable", True):
+                continue
+            rank = first_relevant_rank(item, result)
+            counts[6 if rank is None else min(rank, 6) - 1] += 1
+        ax.bar([x + k * width for x in range(len(labels))], counts, width, label=name)
+    ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(labels))], labels)
+    ax.set_xlabel("rank of the first correct source")
+    ax.set_ylabel("questions")
+    ax.set_title("Retrieval: where the first correct article ranks")
+    ax.legend()
+    pngs["first_source_rank"] = _png(fig)
+    return pngs
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def write_reports(out_dir: Path, runs: dict[str, tuple[list[dict], list[dict], dict]]) -> None:
+    """runs: name -> (items, results, summary); the first run is the main one."""
+    out_dir = Path(out_dir)
+    summaries = {name: run[2] for name, run in runs.items()}
+    main = next(iter(runs))
+    items, results, summary = runs[main]
+    rows = comparison_rows(summaries)
+    (out_dir / "report.md").write_text(_markdown(main, items, results, summary, rows, list(runs)), encoding="utf-8")
+    pngs = _plots({name: (r[0], r[1]) for name, r in runs.items()})
+    (out_dir / "report.html").write_text(_html(main, items, results, summary, rows, list(runs), pngs), encoding="utf-8")
+
+
+def _verdict(item: dict, result: dict) -> str:
+    if not item.get("answerable", True):
+        return "declined (right)" if result["refused"] else "answered an unanswerable question"
+    if result["refused"]:
+        return "declined (wrong)"
+    return "correct" if is_correct(item, result) else "wrong"
+
+
+def _markdown(main, items, results, summary, rows, names) -> str:
+    run = summary.get("run", {})
+    out = [f"# Eval report: {main}", "",
+           f"Dataset `{run.get('dataset', '')}`, split `{run.get('split') or 'all'}`, model `{run.get('model', '')}`, "
+           f"{summary['questions']} questions ({summary['answerable']} answerable, {summary['unanswerable']} unanswerable).", ""]
+    out += ["## Metrics", "", "| metric | " + " | ".join(names) + " | better |", "|---" * (len(names) + 2) + "|"]
+    for metric, values, best in rows:
+        out.append(f"| {metric} | " + " | ".join(_fmt(v) for v in values) + f" | {best} |")
+    out += ["", "## By category", "", "| category | correct | total |", "|---|---|---|"]
+    for cat, (ok, n) in by_category(items, results).items():
+        out.append(f"| {cat} | {ok} | {n} |")
+    out += ["", "## Questions", "", "| id | question | answer | citations | verdict |", "|---|---|---|---|---|"]
+    for item, r in zip(items, results):
+        cites = "; ".join(f"{c['source']}: “{c['quote'][:80]}…”" for c in r["citations"])
+        cell = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+        out.append(f"| {item['id']} | {cell(item['question'])} | {cell(r['answer'])} | {cell(cites)} | {_verdict(item, r)} |")
+    return "\n".join(out) + "\n"
+
+
+def _html(main, items, results, summary, rows, names, pngs) -> str:
+    e = html.escape
+    run = summary.get("run", {})
+    metric_rows = "".join(
+        f"<tr><td>{e(m)}</td>" + "".join(f'<td class="num" data-metric="{e(m)}" data-run="{e(n)}">{_fmt(v)}</td>'
+                                          for n, v in zip(names, values))
+        + f"<td>{e(best)}</td></tr>"
+        for m, values, best in rows
+    )
+    q_rows = []
+    for item, r in zip(items, results):
+        verdict = _verdict(item, r)
+        cls = "ok" if verdict in ("correct", "declined (right)") else "bad"
+        cites = "".join(f"<li><b>{e(c['source'])}</b>: “{e(c['quote'])}”</li>" for c in r["citations"])
+        q_rows.append(
+            f"<tr class='{cls}'><td>{e(item['id'])}</td><td>{e(item.get('category', ''))}</td><td>{e(item['question'])}</td>"
+            f"<td>{e(r['answer'])}</td><td><ul>{cites}</ul></td><td>{e(verdict)}</td><td class='num'>{r['latency_s']:.2f}</td></tr>"
+        )
+    images = "".join(f"<figure><img alt='{e(k)}' src='data:image/png;base64,{v}'></figure>" for k, v in pngs.items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Eval report: {e(main)}</title>
+<style>
+body {{ font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1d2430; }}
+table {{ border-collapse: collapse; width: 100%; margin: 1rem 0; }}
+th, td {{ border-bottom: 1px solid #dde3ea; padding: .35rem .5rem; text-align: left; vertical-align: top; }}
+th {{ background: #f3f6f9; }} td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+tr.bad td:last-child {{ color: #b3261e; font-weight: 600; }} tr.ok td:last-child {{ color: #1b6e3a; }}
+figure {{ margin: 1rem 0; }} img {{ max-width: 100%; }} ul {{ margin: 0; padding-left: 1rem; font-size: 13px; }}
+</style></head><body>
+<h1>Eval report: {e(main)}</h1>
+<p>Dataset <code>{e(str(run.get('dataset', '')))}</code>, split <code>{e(str(run.get('split') or 'all'))}</code>,
+model <code>{e(str(run.get('model', '')))}</code>: {summary['questions']} questions
+({summary['answerable']} answerable, {summary['unanswerable']} unanswerable).</p>
+<h2>Metrics</h2>
+<table id="metrics"><tr><th>metric</th>{''.join(f'<th>{e(n)}</th>' for n in names)}<th>better</th></tr>{metric_rows}</table>
+<h2>Plots</h2>{images}
+<h2>Questions</h2>
+<table id="questions"><tr><th>id</th><th>category</th><th>question</th><th>answer</th><th>citations</th><th>verdict</th><th>s</th></tr>
+{''.join(q_rows)}</table>
+</body></html>
+"""

@@ -1,0 +1,121 @@
+"""Every metric on small hand-made results whose right values are worked out by hand."""
+
+import json
+
+import pytest
+
+from rag.errors import InputError
+from rag.evaluate import compare, failed_floors, load_dataset, parse_floors, regressions
+from rag.metrics import (first_relevant_rank, hit_at, is_correct, keyword_match, percentile, recall_at,
+                         reciprocal_rank, summarize)
+
+ARTICLES = {"a.txt": "Belarus became the tenth member of the SCO.", "b.txt": "Xi met Putin in Astana on Wednesday."}
+ITEMS = [
+    {"id": "1", "question": "Tenth member?", "answer": "Belarus", "keywords": [["belarus"], ["tenth", "10th"]],
+     "sources": ["a.txt"], "answerable": True, "category": "single_fact"},
+    {"id": "2", "question": "Where did they meet?", "answer": "Astana", "keywords": [["astana"]],
+     "sources": ["b.txt", "a.txt"], "answerable": True},
+    {"id": "3", "question": "Budget?", "answer": "The articles don't say.", "keywords": [], "sources": [],
+     "answerable": False},
+    {"id": "4", "question": "Who met?", "answer": "Xi and Putin", "keywords": [["xi"], ["putin"]],
+     "sources": ["b.txt"], "answerable": True},
+]
+
+
+def _r(answer, refused, citations, retrieved, latency, ttft=0.1, tokens=11, gen=1.1):
+    return {"answer": answer, "refused": refused, "citations": citations,
+            "retrieved": [{"source": s, "score": 1.0} for s in retrieved], "latency_s": latency,
+            "ttft_s": ttft, "tokens": tokens, "timings": {"generate_s": gen}}
+
+
+RESULTS = [
+    # right; cites the right article verbatim; right article ranked 2nd
+    _r("Belarus, the 10th member [1].", False, [{"source": "a.txt", "quote": "Belarus became the tenth member"}],
+       ["b.txt", "a.txt"], 1.0),
+    # wrong answer; cites b.txt (a listed source) with a quote that is NOT in the article
+    _r("In Moscow [1].", False, [{"source": "b.txt", "quote": "met in Moscow"}], ["b.txt"], 2.0),
+    # unanswerable, declined
+    _r("The articles don't say.", True, [], ["a.txt"], 0.5, ttft=0.0, tokens=0, gen=0.0),
+    # answerable but declined; nothing relevant retrieved
+    _r("The articles don't say.", True, [], ["a.txt"], 4.0),
+]
+
+
+def test_keyword_match_word_start_and_groups():
+    assert keyword_match("Belarus, the 10th member", [["belarus"], ["tenth", "10th"]])
+    assert not keyword_match("Belarus joined", [["belarus"], ["tenth", "10th"]])
+    assert keyword_match("turbulent times", [["turbulen"]])  # prefix at a word start counts
+    assert not keyword_match("disturbance", [["turb"]])  # not at a word start
+    assert keyword_match("anything", [])
+
+
+def test_correctness_and_retrieval_per_item():
+    assert [is_correct(i, r) for i, r in zip(ITEMS, RESULTS)] == [True, False, True, False]
+    assert first_relevant_rank(ITEMS[0], RESULTS[0]) == 2
+    assert hit_at(ITEMS[0], RESULTS[0], 1) is False and hit_at(ITEMS[0], RESULTS[0], 5) is True
+    assert reciprocal_rank(ITEMS[0], RESULTS[0]) == 0.5
+    assert recall_at(ITEMS[1], RESULTS[1], 5) == 0.5  # one of its two sources retrieved
+    assert reciprocal_rank(ITEMS[3], RESULTS[3]) == 0.0
+
+
+def test_summary_values():
+    s = summarize(ITEMS, RESULTS, ARTICLES)
+    assert (s["questions"], s["answerable"], s["unanswerable"]) == (4, 3, 1)
+    assert s["answer_correctness"] == pytest.approx(1 / 3)
+    assert s["accuracy"] == pytest.approx(2 / 4)
+    assert s["hit@1"] == pytest.approx(1 / 3)  # only item 2 has its source first
+    assert s["hit@5"] == pytest.approx(2 / 3)
+    assert s["mrr"] == pytest.approx((0.5 + 1 + 0) / 3)
+    assert s["recall@5"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert s["citation_precision"] == 1.0  # both cited articles are among the item's sources
+    assert s["quote_verbatim_rate"] == 0.5  # "met in Moscow" is not in b.txt
+    assert s["answers_with_citation"] == 1.0
+    assert s["refusal_rate_unanswerable"] == 1.0
+    assert s["false_refusal_rate"] == pytest.approx(1 / 3)
+    assert s["latency_p50_s"] == 1.0 and s["latency_p95_s"] == 4.0
+    assert s["ttft_p50_s"] == 0.1
+    assert s["tokens_per_s"] == pytest.approx(30 / 3.0)  # 3 answers x 10 tokens after the first / 3 x 1.0 s
+
+
+def test_percentile_nearest_rank():
+    assert percentile([], 50) == 0.0
+    assert percentile([3, 1, 2], 50) == 2
+    assert percentile(list(range(1, 101)), 95) == 95
+
+
+def test_compare_floors_and_regressions():
+    now = {"answer_correctness": 0.8, "false_refusal_rate": 0.1, "latency_p50_s": 1.0, "questions": 4}
+    before = {"answer_correctness": 0.9, "false_refusal_rate": 0.2, "latency_p50_s": 0.5, "questions": 4}
+    rows = {r[0]: r for r in compare(now, before)}
+    assert rows["answer_correctness"][4] is True  # lower correctness is worse
+    assert rows["false_refusal_rate"][4] is False  # fewer false refusals is better
+    assert rows["latency_p50_s"][4] is True
+    assert "questions" not in rows
+    floors = parse_floors(["answer_correctness=0.85", "false_refusal_rate=0.05"])
+    assert failed_floors(now, floors) == ["answer_correctness = 0.800 is below 0.85",
+                                          "false_refusal_rate = 0.100 is above 0.05"]
+    assert failed_floors(now, {"answer_correctness": 0.5}) == []
+    with pytest.raises(InputError, match="METRIC=VALUE"):
+        parse_floors(["answer_correctness"])
+    with pytest.raises(InputError, match="unknown metric 'nope'"):
+        failed_floors(now, {"nope": 1.0})
+    assert regressions([{"id": "1", "correct": False}, {"id": "2", "correct": True}],
+                       [{"id": "1", "correct": True}, {"id": "2", "correct": False}]) == ["1"]
+
+
+def test_load_dataset_validates(tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(json.dumps(i) for i in ITEMS) + "\n")
+    assert [i["id"] for i in load_dataset(good)] == ["1", "2", "3", "4"]  # no split field needed
+    assert len(load_dataset(good, limit=2)) == 2
+    with pytest.raises(InputError, match="no questions in split 'test'"):
+        load_dataset(good, split="test")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x", "question": "q"}) + "\n")
+    with pytest.raises(InputError, match="line 1: field 'answer' missing"):
+        load_dataset(bad)
+    bad.write_text("{not json\n")
+    with pytest.raises(InputError, match="line 1: not valid JSON"):
+        load_dataset(bad)
+    with pytest.raises(InputError, match="dataset not found"):
+        load_dataset(tmp_path / "missing.jsonl")
