@@ -96,7 +96,7 @@ def cmd_ask(args) -> int:
     generator = make_generator(cfg)  # a missing or corrupt model fails before any indexing
     store = make_store(cfg)
     embedder = make_embedder(cfg)
-    ensure_index(cfg, store, embedder, progress=not args.json)
+    ensure_index(cfg, store, embedder, progress=True)  # progress goes to stderr; stdout stays JSON
     pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator)
     live = not args.json and not args.no_stream and sys.stderr.isatty()
     answer = None
