@@ -121,27 +121,17 @@ class ChromaStore:
     def articles(self, with_text: bool = False) -> list[StoredArticle]:
         include = ["metadatas", "documents"] if with_text else ["metadatas"]
         got = self.docs.get(include=include)
-        out = []
-        for i, source in enumerate(got["ids"]):
-            meta = got["metadatas"][i] or {}
-            out.append(StoredArticle(
-                source=source, title=str(meta.get("title", source)),
-                content_hash=str(meta.get("content_hash", "")), n_chunks=int(meta.get("n_chunks", 0)),
-                text=got["documents"][i] if with_text else "",
-                outlet=str(meta.get("outlet", "")), byline=str(meta.get("byline", "")), date=str(meta.get("date", "")),
-            ))
+        out = [
+            _to_article(source, got["metadatas"][i], got["documents"][i] if with_text else "")
+            for i, source in enumerate(got["ids"])
+        ]
         return sorted(out, key=lambda a: a.source)
 
     def article(self, source: str) -> StoredArticle | None:
         got = self.docs.get(ids=[source], include=["metadatas", "documents"])
         if not got["ids"]:
             return None
-        meta = got["metadatas"][0] or {}
-        return StoredArticle(
-            source=source, title=str(meta.get("title", source)), content_hash=str(meta.get("content_hash", "")),
-            n_chunks=int(meta.get("n_chunks", 0)), text=got["documents"][0],
-            outlet=str(meta.get("outlet", "")), byline=str(meta.get("byline", "")), date=str(meta.get("date", "")),
-        )
+        return _to_article(source, got["metadatas"][0], got["documents"][0])
 
     def committed_hashes(self) -> dict[str, str]:
         got = self.docs.get(include=["metadatas"])
@@ -173,6 +163,15 @@ class ChromaStore:
 
     def count(self) -> int:
         return self.docs.count()
+
+
+def _to_article(source: str, meta: dict | None, text: str) -> StoredArticle:
+    meta = meta or {}
+    return StoredArticle(
+        source=source, title=str(meta.get("title", source)), content_hash=str(meta.get("content_hash", "")),
+        n_chunks=int(meta.get("n_chunks", 0)), text=text,
+        outlet=str(meta.get("outlet", "")), byline=str(meta.get("byline", "")), date=str(meta.get("date", "")),
+    )
 
 
 def _to_chunk(cid: str, doc: str, meta: dict) -> Chunk:
