@@ -1,4 +1,4 @@
-"""Diagnostic: how often the selected evidence contains the keywords of the reference answer."""
+"""Diagnostic: how often the selected evidence contains the reference keywords. Usage: python evals/evidence_recall.py evals/seeds_qa.jsonl dev 4"""
 import json
 import sys
 
