@@ -19,7 +19,7 @@ for line in open(path):
     it = json.loads(line)
     if it.get("split") != split or not it["answerable"]:
         continue
-    ev = select_evidence(it["question"], r.search(it["question"]), emb, k=k)
+    ev = select_evidence(it["question"], r.search(it["question"]), emb, k=k, idf=r.keyword.idf)
     n += 1
     hit = keyword_match(" ".join(e.text for e in ev), it["keywords"])
     ok += hit

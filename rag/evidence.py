@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .embed import Embedder
 from .retrieve import Hit, jaccard
-from .text import content_terms, sentence_spans
+from .text import ANSWER_TYPE_WORDS, content_terms, sentence_spans, weighted_coverage
 
 _PRONOUN_START = re.compile(r"^(?:He|She|It|They|This|That|These|Those|His|Her|Their|Its)\b")
 
@@ -27,6 +27,7 @@ class Evidence:
     end: int
     score: float
     also_in: tuple[str, ...] = ()  # other articles that state a near-identical sentence
+    context: str = ""  # the retrieved passage around it: who "she" is, what "the bloc" refers to
 
 
 def candidate_spans(hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
@@ -39,7 +40,7 @@ def candidate_spans(hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
         for j, (a, b) in enumerate(spans):
             if _PRONOUN_START.match(c.text[a:b]) and j > 0:
                 a = spans[j - 1][0]  # keep who "he" is: include the sentence before
-            key = (c.source, c.start + a)
+            key = (c.source, c.start + b)  # by end: a widened span shares its start with the sentence before
             if key in seen or len(c.text[a:b]) < 12:
                 continue
             seen.add(key)
@@ -47,21 +48,27 @@ def candidate_spans(hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
     return out
 
 
+# Measured on the dev split (answer sentence ranked first: 25/33 with these weights, 23/33 with
+# an unweighted share of question words, 19/33 by meaning alone).
+SEMANTIC_WEIGHT = 0.4
+
+
 def select_evidence(
-    question: str, hits: list[Hit], embedder: Embedder, k: int = 4, dup_threshold: float = 0.6,
+    question: str, hits: list[Hit], embedder: Embedder, k: int = 4, dup_threshold: float = 0.6, idf=None,
 ) -> list[Evidence]:
-    """Score candidate sentences by meaning and shared terms; fold near-duplicates; keep the best k."""
+    """Score candidate sentences by meaning and by the rare question words they share (``idf``);
+    fold near-duplicates; keep the best k."""
     cands = candidate_spans(hits)
     if not cands:
         return []
     vectors = embedder.embed([question] + [t for _, _, _, t in cands])
     semantic = vectors[1:] @ vectors[0]
-    q_terms = set(content_terms(question))
+    q_terms = set(content_terms(question)) - ANSWER_TYPE_WORDS
     scored = []
     for (hit, a, b, text), sem in zip(cands, semantic):
         terms = set(content_terms(text))
-        lexical = len(q_terms & terms) / len(q_terms) if q_terms else 0.0
-        scored.append((0.65 * float(sem) + 0.35 * lexical, hit, a, b, text, terms))
+        lexical = weighted_coverage(q_terms, terms, idf)
+        scored.append((SEMANTIC_WEIGHT * float(sem) + (1 - SEMANTIC_WEIGHT) * lexical, hit, a, b, text, terms))
     scored.sort(key=lambda s: -s[0])
 
     chosen: list[list] = []
@@ -74,7 +81,8 @@ def select_evidence(
         if len(chosen) < k:
             chosen.append([score, hit, a, b, text, terms, []])
     return [
-        Evidence(source=h.chunk.source, title=h.chunk.title, text=t, start=a, end=b, score=s, also_in=tuple(also))
+        Evidence(source=h.chunk.source, title=h.chunk.title, text=t, start=a, end=b, score=s, also_in=tuple(also),
+                 context=h.chunk.text)
         for s, h, a, b, t, _, also in chosen
     ]
 

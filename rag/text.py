@@ -30,16 +30,38 @@ def words(text: str) -> list[str]:
 
 
 def stem(word: str) -> str:
-    """A crude, fast stem: enough to match 'members' with 'member' and 'joined' with 'join'."""
+    """A crude, fast stem: enough to match 'members' with 'member', 'joined' with 'join', 'argue' with 'argued'."""
     for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "ed", "es", "s", "ly"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) >= 4 else word  # "argue" and "argued" alike
 
 
 def content_terms(text: str) -> list[str]:
     """Stemmed words minus stopwords: what overlap and keyword search compare."""
     return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+def found(term: str, terms: set[str]) -> bool:
+    """``term`` is in ``terms``, or shares its first five letters with one ("negotiat-ions", "negotiat-ors")."""
+    return term in terms or (len(term) >= 5 and any(e.startswith(term[:5]) for e in terms))
+
+
+# Words that name the kind of answer wanted ("which country", "what year"): the evidence states
+# the answer itself ("Belarus", "2001"), not the word "country" or "year".
+ANSWER_TYPE_WORDS = frozenset(stem(w) for w in """country countries city cities year years date day days month
+    months time person people name names place places number numbers amount official officials leader leaders
+    organisation organization group kind type way""".split())
+
+
+def weighted_coverage(terms: set[str], text_terms: set[str], idf=None) -> float:
+    """Share of ``terms`` found in ``text_terms``, each weighted by its rarity (``idf``, else 1)."""
+    if not terms:
+        return 0.0
+    weight = idf or (lambda t: 1.0)
+    total = sum(weight(t) for t in terms)
+    return sum(weight(t) for t in terms if found(t, text_terms)) / total if total else 0.0
 
 
 def numbers(text: str) -> set[str]:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from .evidence import Evidence
-from .text import content_terms, numbers, sentence_spans, stem
+from .text import ANSWER_TYPE_WORDS, content_terms, found, numbers, sentence_spans, weighted_coverage
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _REFUSAL = re.compile(
@@ -43,10 +43,6 @@ def split_claims(reply: str) -> list[Claim]:
     return claims
 
 
-def _found(term: str, terms: set[str]) -> bool:
-    return term in terms or (len(term) >= 5 and any(e.startswith(term[:5]) for e in terms))
-
-
 def support(claim: str, evidence: str, question: str = "") -> float:
     """Share of the claim's new content words (not already in the question) found in the evidence.
 
@@ -59,30 +55,18 @@ def support(claim: str, evidence: str, question: str = "") -> float:
     terms = [t for t in content_terms(claim) if t not in q_terms]
     if not terms:
         return 0.0  # it only restates the question: no answer to support
-    return sum(_found(t, ev_terms) for t in terms) / len(terms)
-
-
-# Words that name the kind of answer wanted ("which country", "what year"): the evidence states
-# the answer itself ("Belarus", "2001"), not the word "country" or "year".
-ANSWER_TYPE_WORDS = frozenset(stem(w) for w in """country countries city cities year years date day days month
-    months time person people name names place places number numbers amount official officials leader leaders
-    organisation organization group kind type way""".split())
+    return sum(found(t, ev_terms) for t in terms) / len(terms)
 
 
 def coverage(claim: str, evidence: str, question: str, idf=None) -> float:
-    """How much of the statement "question + claim" one evidence sentence states, weighted by rarity.
+    """How much of the statement "question + claim" the evidence states, weighted by rarity.
 
     A claim can be supported word for word by a sentence that is about something else
     ("Iran became a full member" for "which country became the tenth member?"): the rare
-    question words ("tenth") missing from that sentence show it.
+    question words ("tenth") missing from that evidence show it.
     """
     terms = (set(content_terms(question)) - ANSWER_TYPE_WORDS) | set(content_terms(claim))
-    if not terms:
-        return 0.0
-    ev_terms = set(content_terms(evidence))
-    weight = idf or (lambda t: 1.0)
-    total = sum(weight(t) for t in terms)
-    return sum(weight(t) for t in terms if _found(t, ev_terms)) / total
+    return weighted_coverage(terms, set(content_terms(evidence)), idf)
 
 
 def best_support(
@@ -97,12 +81,18 @@ def best_support(
     for n in valid + [i for i in range(1, len(evidence) + 1) if i not in valid]:
         if support(claim.text, evidence[n - 1].text, question) < min_support:
             continue
-        score = coverage(claim.text, evidence[n - 1].text, question, idf)
+        e = evidence[n - 1]
+        score = coverage(claim.text, f"{e.text} {e.context}", question, idf)
         if n in valid:
             score += 0.01  # prefer what the model cited when it is as good
         if score > best_score:
             best, best_score = n, score
     return best, min(best_score, 1.0)
+
+
+def question_coverage(question: str, evidence: str, idf=None) -> float:
+    """How much of the question (rare words weigh more; "which country" not counted) the evidence states."""
+    return weighted_coverage(set(content_terms(question)) - ANSWER_TYPE_WORDS, set(content_terms(evidence)), idf)
 
 
 def check_quote(article_text: str, quote: str, start: int | None = None, end: int | None = None) -> bool:

@@ -75,13 +75,19 @@ def test_weak_evidence_declines_without_calling_the_model(indexed, embedder):
     assert answer.refused is True and gen.prompts == []
 
 
-def test_hallucinated_answer_falls_back_or_declines(indexed, embedder):
+def test_hallucinated_answer_falls_back_to_the_best_sentence_quoted(indexed, embedder):
     answer = _pipeline(indexed, embedder, "Mongolia joined in 1999 [1].").ask(QUESTION)
-    # the claim is unsupported: either decline or answer with the best evidence, quoted and cited
-    if not answer.refused:
-        assert answer.text.startswith("“") and "[1]" in answer.text
-        assert check_quote(_article(answer.citations[0].source), answer.citations[0].quote)
-    assert "Mongolia" not in answer.text
+    assert answer.refused is False and "Mongolia" not in answer.text
+    assert answer.text.startswith("“") and answer.text.endswith("” [1].")
+    (c,) = answer.citations
+    assert "tenth member of the SCO" in c.quote and check_quote(_article(c.source), c.quote, c.start, c.end)
+
+
+def test_hallucinated_answer_is_declined_when_no_sentence_states_the_question(indexed, embedder):
+    # every evidence sentence is about the SCO, none about its secretariat's budget: quoting one would mislead
+    answer = _pipeline(indexed, embedder, "The SCO secretariat's budget is $1.5 billion [1].").ask(
+        "What is the SCO secretariat's budget?")
+    assert answer.refused is True and answer.text == "The articles don't say." and answer.citations == ()
 
 
 @pytest.mark.parametrize("q", ["", "   \n\t "])
