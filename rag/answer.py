@@ -85,7 +85,7 @@ class Pipeline:
         self, store: ChromaStore, embedder: Embedder, generator: Generator,
         retriever: HybridRetriever | None = None, top_k: int = 5, evidence_k: int = 4,
         max_tokens: int = 96, min_evidence: float = 0.30, min_support: float = 0.6,
-        min_coverage: float = 0.8, fallback_evidence: float = 0.3, fallback_coverage: float = 0.4,
+        min_coverage: float = 0.9, fallback_evidence: float = 0.3, fallback_coverage: float = 0.4,
     ):
         # Thresholds calibrated on the dev split (evals/seeds_qa.jsonl), trading answers against
         # declines: see the grid in evals/reports/README.md.

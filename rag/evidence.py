@@ -27,7 +27,6 @@ class Evidence:
     end: int
     score: float
     also_in: tuple[str, ...] = ()  # other articles that state a near-identical sentence
-    context: str = ""  # the retrieved passage around it: who "she" is, what "the bloc" refers to
 
 
 def candidate_spans(hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
@@ -81,8 +80,7 @@ def select_evidence(
         if len(chosen) < k:
             chosen.append([score, hit, a, b, text, terms, []])
     return [
-        Evidence(source=h.chunk.source, title=h.chunk.title, text=t, start=a, end=b, score=s, also_in=tuple(also),
-                 context=h.chunk.text)
+        Evidence(source=h.chunk.source, title=h.chunk.title, text=t, start=a, end=b, score=s, also_in=tuple(also))
         for s, h, a, b, t, _, also in chosen
     ]
 

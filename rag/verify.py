@@ -59,11 +59,12 @@ def support(claim: str, evidence: str, question: str = "") -> float:
 
 
 def coverage(claim: str, evidence: str, question: str, idf=None) -> float:
-    """How much of the statement "question + claim" the evidence states, weighted by rarity.
+    """How much of the statement "question + claim" one evidence sentence states, weighted by rarity.
 
     A claim can be supported word for word by a sentence that is about something else
     ("Iran became a full member" for "which country became the tenth member?"): the rare
-    question words ("tenth") missing from that evidence show it.
+    question words ("tenth") missing from that sentence show it. Only the sentence counts, not
+    its neighbours: the Iran sentence follows the "tenth member" one in a seed article.
     """
     terms = (set(content_terms(question)) - ANSWER_TYPE_WORDS) | set(content_terms(claim))
     return weighted_coverage(terms, set(content_terms(evidence)), idf)
@@ -81,8 +82,7 @@ def best_support(
     for n in valid + [i for i in range(1, len(evidence) + 1) if i not in valid]:
         if support(claim.text, evidence[n - 1].text, question) < min_support:
             continue
-        e = evidence[n - 1]
-        score = coverage(claim.text, f"{e.text} {e.context}", question, idf)
+        score = coverage(claim.text, evidence[n - 1].text, question, idf)
         if n in valid:
             score += 0.01  # prefer what the model cited when it is as good
         if score > best_score:

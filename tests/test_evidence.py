@@ -24,22 +24,19 @@ def test_rare_question_words_rank_the_answer_sentence_first(embedder):
     ev = select_evidence("Where did the summit call for a ceasefire?", [_hit()], embedder, k=2,
                          idf=lambda t: idf(t) or 1.0)
     assert "ceasefire in Gaza" in ev[0].text
-    assert ev[0].context == ARTICLE
 
 
-def _ev(text, context=""):
-    return Evidence(source="a.txt", title="", text=text, start=0, end=len(text), score=0.5, context=context)
+def _ev(text):
+    return Evidence(source="a.txt", title="", text=text, start=0, end=len(text), score=0.5)
 
 
-def test_claim_coverage_counts_the_surrounding_passage():
-    question = 'Which expert argued that admitting Belarus is "more of a geopolitical move"?'
-    sentence = "Admitting Belarus shows how the mission changed, said Eva Zeibert, a China expert."
-    passage = sentence + ' "Therefore, I argue that it is more of a geopolitical move."'
-    claim = Claim("Eva Zeibert", (1,))
-    alone = best_support(claim, [_ev(sentence)], question)
-    with_passage = best_support(claim, [_ev(sentence, passage)], question)
-    assert alone[0] == 1 and alone[1] < 0.8
-    assert with_passage == (1, 1.0)
+def test_a_true_sentence_about_something_else_does_not_answer_the_question():
+    question = "Which country became the tenth member of the SCO?"
+    evidence = [_ev("Putin celebrated Belarus’s accession as the tenth member of the SCO."),
+                _ev("Iran, under Western sanctions, became a full member of the SCO last year.")]
+    n, score = best_support(Claim("Iran", (2,)), evidence, question)
+    assert n == 2 and score < 0.9  # "Iran" is in sentence 2, but sentence 2 lacks "tenth"
+    assert best_support(Claim("Belarus", (1,)), evidence, question) == (1, 1.0)
 
 
 def test_question_coverage_weighs_rare_words():
