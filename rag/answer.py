@@ -164,7 +164,7 @@ class Pipeline:
             if (is_refusal(raw) or e.score < self.fallback_evidence
                     or question_coverage(question, e.text, idf) < self.fallback_coverage or not self._verified(e)):
                 return prompts.REFUSAL, [], True
-            kept = [(f"“{evidence[best].text}”", best + 1)]  # extractive answer: the best sentence, quoted
+            kept = [(f"“{e.text}”", best + 1)]  # extractive answer: the best sentence, quoted
 
         numbering: dict[int, int] = {}
         sentences, citations = [], []

@@ -55,6 +55,11 @@ ANSWER_TYPE_WORDS = frozenset(stem(w) for w in """country countries city cities 
     organisation organization group kind type way""".split())
 
 
+def question_terms(question: str) -> set[str]:
+    """The question's content terms, less the words that only name the kind of answer wanted."""
+    return set(content_terms(question)) - ANSWER_TYPE_WORDS
+
+
 def weighted_coverage(terms: set[str], text_terms: set[str], idf=None) -> float:
     """Share of ``terms`` found in ``text_terms``, each weighted by its rarity (``idf``, else 1)."""
     if not terms:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from .evidence import Evidence
-from .text import ANSWER_TYPE_WORDS, content_terms, found, numbers, sentence_spans, weighted_coverage
+from .text import content_terms, found, numbers, question_terms, sentence_spans, weighted_coverage
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _REFUSAL = re.compile(
@@ -66,7 +66,7 @@ def coverage(claim: str, evidence: str, question: str, idf=None) -> float:
     question words ("tenth") missing from that sentence show it. Only the sentence counts, not
     its neighbours: the Iran sentence follows the "tenth member" one in a seed article.
     """
-    terms = (set(content_terms(question)) - ANSWER_TYPE_WORDS) | set(content_terms(claim))
+    terms = question_terms(question) | set(content_terms(claim))
     return weighted_coverage(terms, set(content_terms(evidence)), idf)
 
 
@@ -92,7 +92,7 @@ def best_support(
 
 def question_coverage(question: str, evidence: str, idf=None) -> float:
     """How much of the question (rare words weigh more; "which country" not counted) the evidence states."""
-    return weighted_coverage(set(content_terms(question)) - ANSWER_TYPE_WORDS, set(content_terms(evidence)), idf)
+    return weighted_coverage(question_terms(question), set(content_terms(evidence)), idf)
 
 
 def check_quote(article_text: str, quote: str, start: int | None = None, end: int | None = None) -> bool:
