@@ -150,18 +150,21 @@ class Pipeline:
     # -- verification --------------------------------------------------------------
     def _check(self, question: str, raw: str, evidence: list[Evidence]) -> tuple[str, list[Citation], bool]:
         """Keep supported claims, cite each with a verified quote; else fall back or decline."""
-        kept: list[tuple[str, int]] = []
+        # A refusal sentence tacked onto an answer ("Belarus [1]. The articles don't say.") is dropped
+        # like any unsupported claim; the model has declined only when nothing else is left.
+        claims = [c for c in split_claims(raw) if not is_refusal(c.text)]
+        declined = is_refusal(raw) and not claims
         idf = self.retriever.keyword.idf
-        if not is_refusal(raw):
-            for claim in split_claims(raw):
-                n, score = best_support(claim, evidence, question, self.min_support, idf)
-                if n is not None and score >= self.min_coverage and self._verified(evidence[n - 1]):
-                    kept.append((claim.text, n))
+        kept: list[tuple[str, int]] = []
+        for claim in claims:
+            n, score = best_support(claim, evidence, question, self.min_support, idf)
+            if n is not None and score >= self.min_coverage and self._verified(evidence[n - 1]):
+                kept.append((claim.text, n))
         if not kept:
             # Quote the best sentence instead, only if it states what the question asks about.
             best = max(range(len(evidence)), key=lambda i: evidence[i].score)
             e = evidence[best]
-            if (is_refusal(raw) or e.score < self.fallback_evidence
+            if (declined or e.score < self.fallback_evidence
                     or question_coverage(question, e.text, idf) < self.fallback_coverage or not self._verified(e)):
                 return prompts.REFUSAL, [], True
             kept = [(f"“{e.text}”", best + 1)]  # extractive answer: the best sentence, quoted

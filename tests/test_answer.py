@@ -68,6 +68,16 @@ def test_model_refusal_is_marked(indexed, embedder):
     assert answer.text == "The articles don't say."
 
 
+def test_refusal_tacked_onto_an_answer_is_dropped_not_obeyed(indexed, embedder):
+    def reply(messages):
+        n = next(n for n, t in sources_in(messages).items() if "tenth member" in t)
+        return f"Belarus became the tenth member of the SCO [{n}]. The articles don't say."
+
+    answer = _pipeline(indexed, embedder, reply).ask(QUESTION)
+    assert answer.refused is False
+    assert answer.text == "Belarus became the tenth member of the SCO [1]."
+
+
 def test_weak_evidence_declines_without_calling_the_model(indexed, embedder):
     gen = ScriptedGenerator("Made up [1].")
     p = Pipeline(store=indexed, embedder=embedder, generator=gen)
