@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the packaged models")
 
+    ui = sub.add_parser("ui", help="serve the browser chat (builds the index from seeds/ on first use)")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    ui.add_argument("--model", help="packaged model name or path to a .gguf file (env RAG_MODEL)")
+    ui.add_argument("--auth", help="USER:PASSWORD required to open the page (env RAG_UI_AUTH)")
+
     ev = sub.add_parser("eval", help="run an eval set (JSONL) and write results, summary and reports")
     ev.add_argument("--dataset", type=Path, required=True, help="eval set, JSON Lines")
     ev.add_argument("--out", type=Path, required=True, help="folder for results.jsonl, summary.json, report.md/html")
@@ -160,6 +166,23 @@ def cmd_remove(args) -> int:
     return 0
 
 
+def cmd_ui(args) -> int:
+    import os
+
+    auth = args.auth or os.environ.get("RAG_UI_AUTH") or None
+    if auth is not None:
+        user, sep, password = auth.partition(":")
+        if not (user and sep and password):
+            raise InputError("--auth wants USER:PASSWORD")
+        auth = (user, password)
+    if not 0 < args.port < 65536:
+        raise InputError(f"--port must be between 1 and 65535, got {args.port}")
+    from ui.app import serve
+
+    serve(_config(args, model=args.model), host=args.host, port=args.port, auth=auth)
+    return 0
+
+
 def cmd_models(args) -> int:
     from .models import PACKAGED
 
@@ -213,7 +236,8 @@ def cmd_eval(args) -> int:
     return 1 if failures else 0
 
 
-COMMANDS = {"eval": cmd_eval, "ingest": cmd_ingest, "ask": cmd_ask, "list": cmd_list, "remove": cmd_remove, "models": cmd_models}
+COMMANDS = {"eval": cmd_eval, "ingest": cmd_ingest, "ask": cmd_ask, "list": cmd_list, "remove": cmd_remove,
+            "models": cmd_models, "ui": cmd_ui}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,124 @@
+"""The chat page's API, through gradio_client, against a real server on loopback (fake models)."""
+
+import pytest
+
+from fakes import ScriptedGenerator
+from ui_server import NEW_ARTICLE, start
+
+QUESTION = "Which country became the tenth member of the SCO?"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    url, demo, runtime = start(tmp_path_factory.mktemp("ui"))
+    from gradio_client import Client
+
+    yield Client(url, verbose=False), runtime
+    demo.close()
+
+
+def _ask(client, question, history=None, model="qwen2.5-coder-0.5b", top_k=5, scores=False):
+    """The chat as the server returns it (pass it back as ``history`` to continue the conversation)."""
+    chat, box = client.predict(question, history or [], model, top_k, scores, api_name="/ask")
+    assert box == ""
+    return chat
+
+
+def _text(message) -> str:
+    from ui.app import message_text
+
+    return message_text(message["content"])
+
+
+def test_answer_has_markers_and_highlighted_quote_in_its_paragraph(server):
+    client, _ = server
+    chat = _ask(client, QUESTION)
+    assert [m["role"] for m in chat] == ["user", "assistant"]
+    html = _text(chat[-1])
+    assert "class='cite'" in html and "[1]</a>" in html
+    assert "<mark>" in html and "tenth member of the SCO" in html.split("<mark>")[1].split("</mark>")[0]
+    assert "data-src=" in html and "000_be872feae246cb84.txt" in html
+    assert "Searched for" not in html  # nothing to rewrite in a first question
+
+
+def test_follow_up_is_rewritten_from_the_conversation(server):
+    client, _ = server
+    first = _ask(client, "What did Putin say about the multipolar world?")
+    chat = _ask(client, "What did he say about Belarus?", history=first)
+    assert len(chat) == 4
+    assert "Searched for: “What did Putin say about Belarus?”" in _text(chat[-1])
+    assert _text(chat[0]) == "What did Putin say about the multipolar world?"  # earlier turns kept as they were
+
+
+def test_declined_answer_says_so_and_shows_what_was_searched(server):
+    client, runtime = server
+    html = _text(_ask(client, "zebra quantum violin lasagna")[-1])
+    assert "The articles don't say." in html and "class='searched'" in html
+
+
+def test_upload_then_ask_about_it_then_remove(server, tmp_path):
+    client, runtime = server
+    from gradio_client import handle_file
+
+    path = tmp_path / "floating_library.txt"
+    path.write_text(NEW_ARTICLE, encoding="utf-8")
+    status, table, pick, _ = client.predict([handle_file(str(path))], api_name="/upload")
+    assert "1 added" in status
+    assert "floating_library.txt" in [row[0] for row in table["data"]]
+    html = _text(_ask(client, "How many books does the floating library in Vellmar hold?")[-1])
+    assert "floating_library.txt" in html and "4,000 books" in html
+    status, table, _ = client.predict("floating_library.txt", api_name="/remove")
+    assert status == "Removed floating_library.txt."
+    assert "floating_library.txt" not in [row[0] for row in table["data"]]
+    assert runtime.article("000_be872feae246cb84.txt") is not None  # the rest of the index is intact
+
+
+def test_rejected_uploads_say_why(server, tmp_path):
+    client, runtime = server
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    before = len(runtime.articles())
+    exe = tmp_path / "tool.exe"
+    exe.write_bytes(b"MZ\x90\x00")
+    with pytest.raises(AppError, match=r"Invalid file type.*\.txt"):  # Gradio refuses it before our code runs
+        client.predict([handle_file(str(exe))], api_name="/upload")
+    big = tmp_path / "huge.txt"
+    big.write_text("word " * 300_000)  # 1.5 MB, over the 1 MB limit the test server sets
+    empty = tmp_path / "empty.md"
+    empty.write_text("")
+    status, table, _, _ = client.predict([handle_file(str(big)), handle_file(str(empty))], api_name="/upload")
+    assert "huge.txt: 1.5 MB is over the 1 MB limit" in status
+    assert "empty.md: the file is empty" in status
+    assert len(table["data"]) == before
+
+
+def test_a_failing_model_is_a_message_in_the_chat_and_the_app_keeps_running(tmp_path):
+    from rag.errors import ModelError
+
+    def broken(model):
+        if model == "missing":
+            raise ModelError("model file not found: missing.gguf")
+        return ScriptedGenerator("Belarus [1].")
+
+    url, demo, _ = start(tmp_path, generator_factory=broken)
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    try:
+        chat = _ask(client, QUESTION, model="missing")
+        assert "Could not answer: model file not found: missing.gguf" in _text(chat[-1])
+        assert "class='error'" in _text(chat[-1])
+        chat = _ask(client, QUESTION)  # the default model still answers
+        assert "Belarus" in _text(chat[-1])
+    finally:
+        demo.close()
+
+
+def test_ui_module_only_loaded_by_rag_ui():
+    import subprocess
+    import sys
+
+    code = "import rag.cli, sys; print('gradio' in sys.modules, 'ui.app' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

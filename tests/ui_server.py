@@ -1,0 +1,42 @@
+"""A real `rag ui` server on a free loopback port, with the test fakes for models (shared by UI tests)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+from conftest import SEEDS
+from fakes import HashEmbedder, ScriptedGenerator, extractive_reply
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(tmp: Path, reply=extractive_reply, generator_factory=None):
+    """Serve the app from a private copy of the seeds; returns (url, demo, runtime)."""
+    from rag.config import Config
+    from rag.store import ChromaStore
+    from ui.app import Runtime, serve
+
+    seeds = tmp / "seeds"
+    if not seeds.exists():
+        shutil.copytree(SEEDS, seeds)
+    cfg = Config(index_dir=tmp / "index", seeds_dir=seeds, cache_dir=tmp / "cache", max_file_mb=1.0)
+    factory = generator_factory or (lambda model: ScriptedGenerator(reply))
+    runtime = Runtime(cfg, store=ChromaStore(cfg.index_dir), embedder=HashEmbedder(), generator_factory=factory)
+    port = free_port()
+    demo = serve(cfg, host="127.0.0.1", port=port, runtime=runtime, block=False)
+    return f"http://127.0.0.1:{port}/", demo, runtime
+
+
+NEW_ARTICLE = """Lakeside town opens floating library
+
+By Ana Costa, The Harbour Times, 12 May 2024
+
+The town of Vellmar opened a floating library on its lake on Saturday. The library holds 4,000 books and
+is moored beside the old ferry pier. Mayor Ilse Brandt said the boat was bought from a river cruise company.
+"""

@@ -1,0 +1,280 @@
+"""`rag ui`: the browser chat. A thin Gradio layer: every answer comes from ``rag.answer.Pipeline``."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from rag.answer import Answer, Token
+from rag.config import Config
+from rag.errors import InputError, RagError
+from rag.followup import rewrite
+from rag.parse import SUPPORTED
+from rag.store import StoredArticle
+
+from .render import render_answer, render_error, render_partial
+
+EXAMPLES = [
+    "Which country became the tenth member of the SCO?",
+    "What did Putin say about the multipolar world?",
+    "Which trading partner did China overtake to become Russia's top trade partner?",
+    "Who represented India at the summit?",
+]
+
+CSS = """
+.gradio-container {max-width: 1180px !important; margin: auto;}
+#chat .answer {line-height: 1.5;}
+#chat .answer.declined {color: #6b7280; font-style: italic;}
+#chat a.cite {font-weight: 600; text-decoration: none; padding: 0 1px; border-radius: 3px;}
+#chat a.cite:hover {background: #fde68a;}
+#chat .sources {margin-top: .6em; border-top: 1px solid #e5e7eb; padding-top: .4em;}
+#chat details.source {margin: .3em 0;}
+#chat details.source summary {cursor: pointer; font-size: .92em;}
+#chat details.source .meta, #chat details.source .file {color: #6b7280; font-size: .85em;}
+#chat details.source blockquote {margin: .3em 0 .5em .6em; padding-left: .6em; border-left: 3px solid #f59e0b; font-size: .92em;}
+#chat details.source.flash {animation: flash 1.2s ease-out;}
+@keyframes flash {from {background: #fef3c7;} to {background: transparent;}}
+#chat mark {background: #fde68a; padding: 0 2px;}
+#chat .rewritten, #chat .searched {color: #6b7280; font-size: .82em; margin-top: .4em;}
+#chat .error {color: #b91c1c;}
+#chat .draft {color: #374151;}
+@media (max-width: 720px) { .gradio-container {padding: 4px !important;} #chat {height: 62vh !important;} }
+"""
+
+# Clicking a [n] marker opens its source under the same answer and scrolls to it.
+JS = """
+() => {
+  document.addEventListener('click', (ev) => {
+    const a = ev.target.closest('a.cite');
+    if (!a) return;
+    ev.preventDefault();
+    const d = document.querySelector(`details[data-src="${a.dataset.cite}"]`);
+    if (!d) return;
+    d.open = true;
+    d.classList.remove('flash'); void d.offsetWidth; d.classList.add('flash');
+    d.scrollIntoView({block: 'nearest', behavior: 'smooth'});
+  });
+}
+"""
+
+
+class Runtime:
+    """What the page needs, loaded once per process: settings, store, embedder, one pipeline per model."""
+
+    def __init__(self, cfg: Config, store=None, embedder=None, generator_factory: Callable | None = None):
+        from rag.build import make_embedder, make_generator, make_store
+
+        self.cfg = cfg
+        self.store = store or make_store(cfg)
+        self.embedder = embedder or make_embedder(cfg)
+        self._make_generator = generator_factory or (lambda model: make_generator(_with(cfg, model=model)))
+        self._pipelines: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self.uploads_dir = Path(cfg.index_dir) / "uploads"
+
+    def ensure_index(self, progress: bool = True) -> None:
+        from rag.build import ensure_index
+
+        ensure_index(self.cfg, self.store, self.embedder, progress=progress)
+
+    def pipeline(self, model: str | None = None):
+        from rag.build import make_pipeline
+
+        model = (model or self.cfg.model).strip()
+        with self._lock:
+            if model not in self._pipelines:
+                generator = self._make_generator(model)
+                self._pipelines[model] = make_pipeline(_with(self.cfg, model=model), store=self.store,
+                                                       embedder=self.embedder, generator=generator)
+            return self._pipelines[model]
+
+    def article(self, source: str) -> StoredArticle | None:
+        return self.store.article(source)
+
+    def articles(self) -> list[StoredArticle]:
+        return self.store.articles()
+
+    def ingest(self, paths: list[Path], progress: bool = False):
+        from rag.build import run_ingest
+
+        with self._lock:
+            report = run_ingest(self.cfg, paths, self.store, self.embedder, progress=progress)
+            self._refresh()
+        return report
+
+    def remove(self, source: str) -> bool:
+        with self._lock:
+            removed = self.store.remove(source)
+            self._refresh()
+        return removed
+
+    def _refresh(self) -> None:
+        for p in self._pipelines.values():
+            p.refresh()
+
+
+def _with(cfg: Config, **changes) -> Config:
+    import dataclasses
+
+    return dataclasses.replace(cfg, **changes)
+
+
+def check_upload(path: Path, max_mb: float) -> str | None:
+    """Why an uploaded file is refused, or None when it may be ingested."""
+    if path.suffix.lower() not in SUPPORTED:
+        return f"{path.name}: unsupported type {path.suffix or '(none)'}; use {', '.join(sorted(SUPPORTED))}"
+    size = path.stat().st_size
+    if size > max_mb * 1e6:
+        return f"{path.name}: {size / 1e6:.1f} MB is over the {max_mb:g} MB limit"
+    if size == 0:
+        return f"{path.name}: the file is empty"
+    return None
+
+
+def safe_name(name: str) -> str:
+    """A plain file name: no folders, no leading dots, nothing that climbs out of the uploads folder."""
+    base = Path(name.replace("\\", "/")).name.strip().lstrip(".")
+    return base or f"upload-{uuid.uuid4().hex[:8]}"
+
+
+def message_text(content) -> str:
+    """A chat message's text, whether Gradio hands it over as a string or as a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def library_rows(runtime: Runtime) -> list[list]:
+    return [[a.source, a.title, a.outlet, a.date, a.n_chunks] for a in runtime.articles()]
+
+
+def build_app(runtime: Runtime):
+    import gradio as gr
+    from rag.models import PACKAGED
+
+    cfg = runtime.cfg
+
+    def respond(question, history, model, top_k, show_scores):
+        history = list(history or [])
+        question = (question or "").strip()
+        if not question:
+            gr.Warning("Type a question about the articles first.")
+            yield history, ""
+            return
+        previous = [message_text(m.get("content")) for m in history if m.get("role") == "user"]
+        searched = rewrite(question, previous)
+        history.append({"role": "user", "content": question})
+        history.append({"role": "assistant", "content": render_partial("")})
+        yield history, ""
+        uid = uuid.uuid4().hex[:8]
+        try:
+            pipeline = runtime.pipeline(model)
+            draft = ""
+            for event in pipeline.stream(searched, top_k=int(top_k)):
+                if isinstance(event, Token):
+                    draft += event.text
+                    history[-1] = {"role": "assistant", "content": render_partial(draft)}
+                    yield history, ""
+                elif isinstance(event, Answer):
+                    content = render_answer(event, runtime.article, uid, show_scores=bool(show_scores),
+                                            searched_for=searched if searched != question else None)
+                    history[-1] = {"role": "assistant", "content": content}
+                    yield history, ""
+        except InputError as exc:
+            history[-1] = {"role": "assistant", "content": render_error(str(exc))}
+            yield history, ""
+        except RagError as exc:
+            history[-1] = {"role": "assistant", "content": render_error(f"Could not answer: {exc}")}
+            yield history, ""
+
+    def upload(files, progress=gr.Progress(track_tqdm=True)):
+        notes, accepted = [], []
+        runtime.uploads_dir.mkdir(parents=True, exist_ok=True)
+        for f in files or []:
+            src = Path(getattr(f, "name", f))
+            shown = safe_name(getattr(f, "orig_name", None) or src.name)
+            why = check_upload(src, cfg.max_file_mb)
+            if why:
+                notes.append(f"❌ {why.replace(src.name, shown)}")
+                continue
+            dst = runtime.uploads_dir / shown
+            shutil.copyfile(src, dst)
+            accepted.append(dst)
+        if accepted:
+            progress(0, desc="Indexing")
+            report = runtime.ingest(accepted, progress=True)
+            notes.insert(0, f"✅ {report.summary()}")
+            notes += [f"❌ {Path(p).name}: {reason}" for p, reason in report.failed]
+        rows = library_rows(runtime)
+        return "\n\n".join(notes) or "No file chosen.", rows, gr.update(choices=[r[0] for r in rows]), None
+
+    def remove(source):
+        if not source:
+            return "Choose an article to remove.", library_rows(runtime), gr.update()
+        msg = f"Removed {source}." if runtime.remove(source) else f"{source} is not in the index."
+        rows = library_rows(runtime)
+        return msg, rows, gr.update(choices=[r[0] for r in rows], value=None)
+
+    with gr.Blocks(title="Ask the articles") as demo:
+        saved = gr.BrowserState([], storage_key="rag-articles-chat")
+        gr.Markdown("## Ask the articles\nShort answers from your news articles, every claim cited with an "
+                    "exact quote. Runs offline on this machine.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                chatbot = gr.Chatbot(elem_id="chat", height="62vh", label="Chat", show_label=False,
+                                     buttons=["copy"], feedback_options=None, sanitize_html=True,
+                                     render_markdown=False)
+                with gr.Row():
+                    box = gr.Textbox(placeholder="Ask about the articles…", show_label=False, scale=5,
+                                     elem_id="question", autofocus=True, max_lines=4)
+                    ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                gr.Examples(EXAMPLES, inputs=box, label="Try")
+                new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
+            with gr.Column(scale=2, min_width=300):
+                with gr.Accordion("Library", open=True, elem_id="library"):
+                    files = gr.File(label=f"Add articles (.txt .md .html .pdf, up to {cfg.max_file_mb:g} MB)",
+                                    file_count="multiple", file_types=sorted(SUPPORTED), elem_id="upload")
+                    status = gr.Markdown(elem_id="upload-status")
+                    table = gr.Dataframe(headers=["file", "title", "outlet", "date", "chunks"], value=library_rows(runtime),
+                                         interactive=False, wrap=True, elem_id="articles")
+                    with gr.Row():
+                        pick = gr.Dropdown(choices=[a.source for a in runtime.articles()], label="Article",
+                                           scale=3, elem_id="remove-pick")
+                        rm = gr.Button("Remove", variant="stop", scale=1, min_width=80, elem_id="remove")
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
+                    model = gr.Dropdown(choices=list(PACKAGED), value=cfg.model, allow_custom_value=True,
+                                        label="Model (a packaged name or a .gguf path)", elem_id="model")
+                    top_k = gr.Slider(1, 10, value=cfg.top_k, step=1, label="Passages to retrieve (top-k)")
+                    scores = gr.Checkbox(False, label="Show retrieval scores", elem_id="scores")
+
+        inputs = [box, chatbot, model, top_k, scores]
+        for trigger in (box.submit, ask.click):
+            trigger(respond, inputs, [chatbot, box], api_name="ask" if trigger == box.submit else False) \
+                .then(lambda h: h, chatbot, saved, api_name=False)
+        new_chat.click(lambda: ([], []), None, [chatbot, saved], api_name=False)
+        files.upload(upload, files, [status, table, pick, files], api_name="upload")
+        rm.click(remove, pick, [status, table, pick], api_name="remove")
+        demo.load(lambda h: h or [], saved, chatbot, api_name=False)
+    return demo
+
+
+def serve(cfg: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
+          runtime: Runtime | None = None, block: bool = True):
+    """Build the index if it is empty, load the models once, serve the page."""
+    runtime = runtime or Runtime(cfg)
+    runtime.ensure_index(progress=True)
+    runtime.pipeline()  # load the default model now, not on the first question
+    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+        print(f"rag: warning: serving on {host} without --auth: anyone who can reach this address can use it",
+              file=sys.stderr)
+    demo = build_app(runtime)
+    demo.queue(default_concurrency_limit=1)  # one model per process: answers are generated one at a time
+    demo.launch(server_name=host, server_port=port, auth=auth, css=CSS, js=JS, show_error=True,
+                prevent_thread_lock=not block, quiet=not block)
+    return demo

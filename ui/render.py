@@ -1,0 +1,89 @@
+"""Answers as chat HTML: [n] markers that open their source, each quote highlighted in its paragraph.
+
+Pure functions of an ``Answer`` and the stored articles; no Gradio import, so they test fast.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Callable
+
+from rag.answer import Answer, Citation
+from rag.store import StoredArticle
+
+_MARKER = re.compile(r"\[(\d+)\]")
+CONTEXT_CHARS = 400  # at most this much paragraph on each side of a quote
+
+
+def paragraph_around(text: str, start: int, end: int) -> tuple[str, str, str]:
+    """(before, quote, after): the quote and the rest of its paragraph, trimmed to CONTEXT_CHARS."""
+    a = text.rfind("\n", 0, start) + 1
+    b = text.find("\n", end)
+    b = len(text) if b < 0 else b
+    before, after = text[max(a, start - CONTEXT_CHARS):start], text[end:min(b, end + CONTEXT_CHARS)]
+    if start - a > CONTEXT_CHARS:
+        before = "…" + before
+    if b - end > CONTEXT_CHARS:
+        after += "…"
+    return before, text[start:end], after
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _byline(article: StoredArticle | None, citation: Citation) -> str:
+    if article is None:
+        return html.escape(citation.source)
+    title = html.escape(article.title or citation.title or citation.source)
+    extra = " · ".join(html.escape(x) for x in (article.outlet, article.date) if x)
+    return f"<strong>{title}</strong>" + (f" <span class='meta'>{extra}</span>" if extra else "") + \
+        f" <span class='file'>{html.escape(citation.source)}</span>"
+
+
+def render_source(uid: str, c: Citation, article: StoredArticle | None, open_: bool = False) -> str:
+    if article is not None and article.text[c.start:c.end] == c.quote:
+        before, quote, after = paragraph_around(article.text, c.start, c.end)
+        body = f"{_esc(before)}<mark>{_esc(quote)}</mark>{_esc(after)}"
+    else:
+        body = f"<mark>{_esc(c.quote)}</mark>"
+    return (f"<details class='source' data-src='{uid}-{c.n}'{' open' if open_ else ''}>"
+            f"<summary><span class='num'>[{c.n}]</span> {_byline(article, c)}</summary>"
+            f"<blockquote>{body}</blockquote></details>")
+
+
+def render_answer(
+    answer: Answer, article: Callable[[str], StoredArticle | None], uid: str,
+    show_scores: bool = False, searched_for: str | None = None,
+) -> str:
+    """The chat message for a checked answer: text with clickable markers, then its sources."""
+    text = html.escape(answer.text, quote=False)
+    text = _MARKER.sub(lambda m: f"<a class='cite' href='#' data-cite='{uid}-{m.group(1)}'>[{m.group(1)}]</a>", text)
+    parts = [f"<div class='answer{' declined' if answer.refused else ''}'>{text}</div>"]
+    if searched_for:
+        parts.append(f"<div class='rewritten'>Searched for: “{_esc(searched_for)}”</div>")
+    if answer.citations:
+        arts = {c.source: article(c.source) for c in answer.citations}
+        sources = "".join(render_source(uid, c, arts[c.source], open_=(i == 0))
+                          for i, c in enumerate(answer.citations))
+        parts.append(f"<div class='sources'>{sources}</div>")
+    if answer.refused or show_scores:
+        rows = answer.retrieved[:5]
+        titles = []
+        for source, score in rows:
+            a = article(source)
+            name = html.escape(a.title if a and a.title else source)
+            titles.append(f"{name} ({score:.3f})" if show_scores else name)
+        label = "Searched" if answer.refused else "Retrieved"
+        parts.append(f"<div class='searched'>{label}: {'; '.join(titles) or 'nothing relevant in the index'}</div>")
+    return "".join(parts)
+
+
+def render_error(message: str) -> str:
+    return f"<div class='error'>⚠️ {_esc(message)}</div>"
+
+
+def render_partial(text: str) -> str:
+    """The reply while the model is still writing: shown as drafted, checked only at the end."""
+    return f"<div class='draft'>{_esc(text)}▌</div>"
