@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import threading
@@ -42,7 +43,17 @@ CSS = """
 #chat .rewritten, #chat .searched {color: #6b7280; font-size: .82em; margin-top: .4em;}
 #chat .error {color: #b91c1c;}
 #chat .draft {color: #374151;}
-@media (max-width: 720px) { .gradio-container {padding: 4px !important;} #chat {height: 62vh !important;} }
+#articles table.lib {width: 100%; table-layout: fixed; border-collapse: collapse; font-size: .88em;}
+#articles table.lib td, #articles table.lib th {padding: 4px 6px; border-bottom: 1px solid #e5e7eb; text-align: left;
+  overflow-wrap: anywhere; vertical-align: top;}
+#articles table.lib .n {width: 5.5em; text-align: right;}
+#articles .file, #articles .count {color: #6b7280; font-size: .9em;}
+@media (max-width: 720px) {
+  .gradio-container {padding: 4px !important;}
+  #main-row {flex-direction: column !important; flex-wrap: nowrap !important;}
+  #main-row > div {min-width: 0 !important; width: 100% !important; max-width: 100% !important;}
+  #chat {height: 62vh !important;}
+}
 """
 
 # Clicking a [n] marker opens its source under the same answer and scrolls to it.
@@ -52,7 +63,8 @@ JS = """
     const a = ev.target.closest('a.cite');
     if (!a) return;
     ev.preventDefault();
-    const d = document.querySelector(`details[data-src="${a.dataset.cite}"]`);
+    const key = [...a.classList].find((c) => c.startsWith('to-'));
+    const d = key && document.querySelector(`details.src-${key.slice(3)}`);
     if (!d) return;
     d.open = true;
     d.classList.remove('flash'); void d.offsetWidth; d.classList.add('flash');
@@ -150,11 +162,24 @@ def message_text(content) -> str:
     return ""
 
 
-def library_rows(runtime: Runtime) -> list[list]:
-    return [[a.source, a.title, a.outlet, a.date, a.n_chunks] for a in runtime.articles()]
+def library_html(runtime: Runtime) -> str:
+    """The indexed articles as a small table that wraps on narrow screens."""
+    import html
+
+    arts = runtime.articles()
+    if not arts:
+        return "<p class='empty'>No articles yet: add some above.</p>"
+    rows = "".join(
+        f"<tr><td><span class='title'>{html.escape(a.title or a.source)}</span><br><span class='file'>"
+        f"{html.escape(a.source)}</span>{' · ' + html.escape(a.outlet) if a.outlet else ''}"
+        f"{' · ' + html.escape(a.date) if a.date else ''}</td><td class='n'>{a.n_chunks}</td></tr>"
+        for a in arts)
+    return (f"<table class='lib'><thead><tr><th>article</th><th class='n'>chunks</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table><p class='count'>{len(arts)} articles</p>")
 
 
 def build_app(runtime: Runtime):
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no usage reports leave this machine
     import gradio as gr
     from rag.models import PACKAGED
 
@@ -211,21 +236,20 @@ def build_app(runtime: Runtime):
             report = runtime.ingest(accepted, progress=True)
             notes.insert(0, f"✅ {report.summary()}")
             notes += [f"❌ {Path(p).name}: {reason}" for p, reason in report.failed]
-        rows = library_rows(runtime)
-        return "\n\n".join(notes) or "No file chosen.", rows, gr.update(choices=[r[0] for r in rows]), None
+        return ("\n\n".join(notes) or "No file chosen.", library_html(runtime),
+                gr.update(choices=[a.source for a in runtime.articles()]), None)
 
     def remove(source):
         if not source:
-            return "Choose an article to remove.", library_rows(runtime), gr.update()
+            return "Choose an article to remove.", library_html(runtime), gr.update()
         msg = f"Removed {source}." if runtime.remove(source) else f"{source} is not in the index."
-        rows = library_rows(runtime)
-        return msg, rows, gr.update(choices=[r[0] for r in rows], value=None)
+        return msg, library_html(runtime), gr.update(choices=[a.source for a in runtime.articles()], value=None)
 
     with gr.Blocks(title="Ask the articles") as demo:
         saved = gr.BrowserState([], storage_key="rag-articles-chat")
         gr.Markdown("## Ask the articles\nShort answers from your news articles, every claim cited with an "
                     "exact quote. Runs offline on this machine.")
-        with gr.Row(equal_height=False):
+        with gr.Row(equal_height=False, elem_id="main-row"):
             with gr.Column(scale=3, min_width=320):
                 chatbot = gr.Chatbot(elem_id="chat", height="62vh", label="Chat", show_label=False,
                                      buttons=["copy"], feedback_options=None, sanitize_html=True,
@@ -241,8 +265,7 @@ def build_app(runtime: Runtime):
                     files = gr.File(label=f"Add articles (.txt .md .html .pdf, up to {cfg.max_file_mb:g} MB)",
                                     file_count="multiple", file_types=sorted(SUPPORTED), elem_id="upload")
                     status = gr.Markdown(elem_id="upload-status")
-                    table = gr.Dataframe(headers=["file", "title", "outlet", "date", "chunks"], value=library_rows(runtime),
-                                         interactive=False, wrap=True, elem_id="articles")
+                    table = gr.HTML(library_html(runtime), elem_id="articles")
                     with gr.Row():
                         pick = gr.Dropdown(choices=[a.source for a in runtime.articles()], label="Article",
                                            scale=3, elem_id="remove-pick")

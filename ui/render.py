@@ -48,7 +48,8 @@ def render_source(uid: str, c: Citation, article: StoredArticle | None, open_: b
         body = f"{_esc(before)}<mark>{_esc(quote)}</mark>{_esc(after)}"
     else:
         body = f"<mark>{_esc(c.quote)}</mark>"
-    return (f"<details class='source' data-src='{uid}-{c.n}'{' open' if open_ else ''}>"
+    # Keyed by class: Gradio's HTML sanitiser keeps classes but drops data-* attributes.
+    return (f"<details class='source src-{uid}-{c.n}'{' open' if open_ else ''}>"
             f"<summary><span class='num'>[{c.n}]</span> {_byline(article, c)}</summary>"
             f"<blockquote>{body}</blockquote></details>")
 
@@ -59,7 +60,7 @@ def render_answer(
 ) -> str:
     """The chat message for a checked answer: text with clickable markers, then its sources."""
     text = html.escape(answer.text, quote=False)
-    text = _MARKER.sub(lambda m: f"<a class='cite' href='#' data-cite='{uid}-{m.group(1)}'>[{m.group(1)}]</a>", text)
+    text = _MARKER.sub(lambda m: f"<a class='cite to-{uid}-{m.group(1)}' href='#'>[{m.group(1)}]</a>", text)
     parts = [f"<div class='answer{' declined' if answer.refused else ''}'>{text}</div>"]
     if searched_for:
         parts.append(f"<div class='rewritten'>Searched for: “{_esc(searched_for)}”</div>")

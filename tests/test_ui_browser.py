@@ -1,0 +1,162 @@
+"""The chat page in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+
+Screenshots go to artifacts/ui/. The server is the real app with the test fakes for models, so
+the page, Gradio, Chroma and the pipeline are real and the answers deterministic.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ui_server import NEW_ARTICLE, start
+
+CHROMIUM = os.environ.get("RAG_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
+pytestmark = pytest.mark.browser
+
+# Chromium as this machine needs it: no sandbox as root, and no background calls to the closed network.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    url, demo, _ = start(tmp_path_factory.mktemp("ui-browser"))
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium (see .ci/run)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    pg.goto(url)
+    pg.wait_for_selector("#question textarea", timeout=30_000)
+    yield pg
+    ctx.close()
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def ask(page, question, n_answers):
+    page.fill("#question textarea", question)
+    page.press("#question textarea", "Enter")
+    # the answer is done when the n-th answer has its final form (no draft cursor)
+    page.wait_for_function(
+        "n => document.querySelectorAll('#chat .answer').length >= n && !document.querySelector('#chat .draft')",
+        arg=n_answers, timeout=60_000)
+    return page.locator("#chat .answer").nth(n_answers - 1)
+
+
+def test_question_streams_a_cited_answer_and_a_marker_opens_its_passage(page):
+    answer = ask(page, "Which country became the tenth member of the SCO?", 1)
+    assert "Belarus" in answer.inner_text()
+    marker = page.locator("#chat a.cite").first
+    assert marker.inner_text() == "[1]"
+    mark = page.locator("#chat details.source mark").first
+    assert "tenth member of the SCO" in mark.inner_text()
+    shot(page, "01-answer")
+    # close the source, then click the marker: it opens again
+    page.locator("#chat details.source summary").first.click()
+    assert page.locator("#chat details.source").first.get_attribute("open") is None
+    marker.click()
+    page.wait_for_function("() => document.querySelector('#chat details.source').open === true", timeout=5_000)
+    assert mark.is_visible()
+    shot(page, "02-citation-clicked")
+
+
+def test_follow_up_question_is_rewritten_and_answered(page):
+    ask(page, "What did Putin say about the multipolar world?", 1)
+    ask(page, "What did he say about Belarus?", 2)
+    rewritten = page.locator("#chat .rewritten").last
+    assert rewritten.inner_text() == "Searched for: “What did Putin say about Belarus?”"
+    assert page.locator("#chat .sources").count() == 2  # the first answer keeps its citations
+    shot(page, "03-follow-up")
+
+
+def test_upload_a_new_article_then_ask_about_it(page, tmp_path):
+    path = tmp_path / "vellmar_library.txt"
+    path.write_text(NEW_ARTICLE, encoding="utf-8")
+    page.set_input_files("#upload input[type=file]", str(path))
+    page.wait_for_function(
+        "() => (document.querySelector('#upload-status')?.innerText || '').includes('1 added')", timeout=60_000)
+    assert page.locator("#articles").get_by_text("vellmar_library.txt").count() >= 1
+    answer = ask(page, "How many books does the floating library in Vellmar hold?", 1)
+    assert "4,000" in answer.inner_text()
+    assert "vellmar_library.txt" in page.locator("#chat details.source").first.inner_text()
+    shot(page, "04-upload-and-ask")
+
+
+def test_chat_and_citations_survive_a_reload(page):
+    ask(page, "Which trading partner did China overtake to become Russia's top trade partner?", 1)
+    # the chat is saved to the browser's storage just after the answer: wait for it, then reload
+    page.wait_for_function("() => (localStorage.getItem('rag-articles-chat') || '').length > 500", timeout=10_000)
+    page.reload()
+    page.wait_for_selector("#chat details.source mark", timeout=30_000)
+    assert "European Union" in page.locator("#chat").inner_text()
+
+
+def test_phone_width_layout(browser, url):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    pg = ctx.new_page()
+    pg.goto(url)
+    pg.wait_for_selector("#question textarea", timeout=30_000)
+    ask(pg, "Which country became the tenth member of the SCO?", 1)
+    width = pg.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390  # nothing forces sideways scrolling
+    shot(pg, "05-phone")
+    ctx.close()
+
+
+@pytest.mark.slow
+def test_rag_ui_with_the_real_models_streams_a_cited_answer(browser, tmp_path):
+    """The issue's promise: `rag ui` on a fresh index serves the page; a typed question gets a cited answer."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from ui_server import free_port
+
+    port = free_port()
+    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ui", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "rag ui did not start in 240 s"
+                time.sleep(1)
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = ctx.new_page()
+        pg.goto(f"http://127.0.0.1:{port}/")
+        pg.wait_for_selector("#question textarea", timeout=30_000)
+        answer = ask(pg, "Which country became the tenth member of the SCO?", 1)
+        assert "Belarus" in answer.inner_text()
+        assert "Belarus" in pg.locator("#chat details.source mark").first.inner_text()
+        shot(pg, "06-real-models")
+        ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
