@@ -1,0 +1,266 @@
+"""Benchmarks for every stage: `python -m benchmarks` (see --help). Prints a table, saves JSON.
+
+Stages: start-up (`rag --help`, cold `rag ask`, cold `rag ui`, peak RSS), ingestion (seeds, unchanged
+re-ingest, a synthetic corpus), retrieval latency (seeds and the synthetic corpus), asking (end to
+end, time to first token, decode speed, against raw llama-cpp-python on the same prompts and against
+the plain llama-index recipe). Speed is measured here and printed, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag.metrics import percentile  # noqa: E402
+
+QUESTION = "Which country became the tenth member of the SCO?"
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), 0)
+    from importlib.metadata import version
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_mib": mem, "python": platform.python_version(),
+            "platform": platform.platform(),
+            "packages": {p: version(p) for p in ("llama_cpp_python", "chromadb", "torch", "sentence-transformers",
+                                                  "gradio", "llama-index-core")}}
+
+
+def stats(values: list[float]) -> dict:
+    return {"p50": round(percentile(values, 50), 4), "p95": round(percentile(values, 95), 4), "n": len(values)}
+
+
+def run_child(cmd: list[str], env: dict) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one child process, measured by benchmarks/rss.py."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.rss", rss.name, *cmd], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        wall = time.perf_counter() - t
+        if proc.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}")
+        return wall, int(rss.read() or 0) // 1024, proc.stdout
+
+
+def bench_startup(env: dict, port: int) -> dict:
+    rag = [sys.executable, "-m", "rag.cli"]
+    helps = []
+    for _ in range(5):  # timed directly: the RSS launcher would add its own start-up
+        t = time.perf_counter()
+        subprocess.run(rag + ["--help"], env=env, stdout=subprocess.DEVNULL, check=True)
+        helps.append(time.perf_counter() - t)
+    help_rss = run_child(rag + ["--help"], env)[1]
+    ask_s, ask_rss, out = run_child(rag + ["ask", "--json", QUESTION], env)
+    t = time.perf_counter()
+    ui = subprocess.Popen(rag + ["ui", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except OSError:
+                if ui.poll() is not None or time.perf_counter() - t > 300:
+                    raise RuntimeError("rag ui did not start")
+                time.sleep(0.2)
+        ui_s = time.perf_counter() - t
+        ui_rss = next(int(line.split()[1]) // 1024 for line in Path(f"/proc/{ui.pid}/status").read_text().splitlines()
+                      if line.startswith("VmHWM"))
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
+    return {"help_s": stats(helps), "help_rss_mib": help_rss,
+            "cold_ask_s": round(ask_s, 3), "cold_ask_rss_mib": ask_rss,
+            "cold_ask_answer": json.loads(out)["answer"][:80],
+            "cold_ui_ready_s": round(ui_s, 3), "ui_rss_mib": ui_rss}
+
+
+def bench_ingest(cfg, paths: list[Path], embedder, label: str) -> dict:
+    from rag.build import make_store, run_ingest
+
+    store = make_store(cfg)
+    t = time.perf_counter()
+    report = run_ingest(cfg, paths, store, embedder, progress=len(paths) > 50)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    again = run_ingest(cfg, paths, store, embedder, progress=False)
+    second = time.perf_counter() - t
+    n_files = len(report.added) + len(report.updated)
+    return {"corpus": label, "articles": n_files, "chunks": report.chunks_embedded, "ingest_s": round(first, 3),
+            "articles_per_s": round(n_files / first, 2), "chunks_per_s": round(report.chunks_embedded / first, 2),
+            "unchanged_reingest_s": round(second, 3), "unchanged_embedded": again.chunks_embedded}
+
+
+def bench_retrieval(store, embedder, questions: list[str], repeat: int = 3) -> dict:
+    from rag.retrieve import HybridRetriever
+
+    r = HybridRetriever(store, embedder)
+    t = time.perf_counter()
+    r.refresh()
+    build = time.perf_counter() - t
+    r.search(questions[0])
+    times = []
+    for _ in range(repeat):
+        for q in questions:
+            t = time.perf_counter()
+            r.search(q)
+            times.append(time.perf_counter() - t)
+    return {"chunks": len(r.keyword.chunks), "keyword_index_build_s": round(build, 3), "search_s": stats(times)}
+
+
+def bench_ask(pipeline, raw_llm, questions: list[str]) -> dict:
+    """Our pipeline end to end, and raw llama-cpp-python on the same prompts (its own KV cache)."""
+    from rag import prompts
+    from rag.answer import Answer
+
+    pipeline.ask(questions[0])  # warm: model loaded, prompt prefix cached
+    ours, raw = [], []
+    for q in questions:
+        answer = [e for e in pipeline.stream(q) if isinstance(e, Answer)][0]
+        ours.append(answer.timings)
+        if answer.timings.get("tokens", 0) == 0:
+            continue  # declined before generation: nothing to compare
+        messages = prompts.answer_messages(q, [e.text for e in answer.evidence])
+        t = time.perf_counter()
+        first, n = None, 0
+        for chunk in raw_llm.create_chat_completion(messages=messages, max_tokens=pipeline.max_tokens,
+                                                    temperature=0.0, top_k=1, stream=True):
+            if chunk["choices"][0]["delta"].get("content"):
+                first = first or time.perf_counter() - t
+                n += 1
+        raw.append({"total_s": time.perf_counter() - t, "ttft_s": first or 0.0, "tokens": n})
+    generated = [t for t in ours if t.get("tokens")]
+    decode = [t["generate_s"] - t["ttft_s"] for t in generated]
+    non_model = [t["total_s"] - t["generate_s"] for t in generated]
+    total = [t["total_s"] for t in generated]
+    raw_total = [r["total_s"] for r in raw]
+    return {
+        "questions": len(questions), "generated": len(generated),
+        "total_s": stats([t["total_s"] for t in ours]), "ttft_s": stats([t["ttft_s"] + t["retrieve_s"] + t["evidence_s"] for t in generated]),
+        "decode_tokens_per_s": round(sum(t["tokens"] for t in generated) / max(sum(decode), 1e-9), 2),
+        "retrieve_s": stats([t["retrieve_s"] for t in ours]), "evidence_s": stats([t["evidence_s"] for t in ours]),
+        "verify_s": stats([t["verify_s"] for t in generated]),
+        "outside_model_share": round(sum(non_model) / sum(total), 4),
+        "non_decoding_share": round(sum(a - b for a, b in zip(total, decode)) / sum(total), 4),
+        "raw_llama_cpp_total_s": stats(raw_total), "raw_llama_cpp_ttft_s": stats([r["ttft_s"] for r in raw]),
+        "ours_over_raw": round(sum(total) / sum(raw_total), 3),
+    }
+
+
+def bench_plain(store, embedder, generator, questions: list[str]) -> dict:
+    from rag.plain import PlainLlamaIndex
+
+    plain = PlainLlamaIndex(store, embedder, generator)
+    plain.ask(questions[0])
+    times = [plain.ask(q).to_dict()["latency_s"] for q in questions]
+    return {"total_s": stats(times)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    p.add_argument("--articles", type=int, default=10_000, help="synthetic corpus size (0 skips it; default 10000)")
+    p.add_argument("--questions", type=int, default=20, help="eval questions to ask (default 20)")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="folder for the JSON")
+    p.add_argument("--name", default=None, help="JSON file name (default local-<time>.json)")
+    args = p.parse_args(argv)
+
+    from rag.build import make_embedder, make_generator, make_pipeline, make_store
+    from rag.config import Config
+
+    work = Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    env = {**os.environ, "RAG_INDEX_DIR": str(work / "index")}
+    cfg = Config.from_env(env)
+    items = [json.loads(line) for line in (ROOT / "evals" / "seeds_qa.jsonl").read_text().splitlines() if line]
+    questions = [i["question"] for i in items if i.get("split") == "test"][: args.questions]
+    result = {"machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "threads": cfg.threads}
+    try:
+        embedder = make_embedder(cfg)
+        result["ingest_seeds"] = bench_ingest(cfg, [cfg.seeds_dir], embedder, "seeds")
+        result["startup"] = bench_startup(env, port=_free_port())
+        store = make_store(cfg)
+        result["retrieval_seeds"] = bench_retrieval(store, embedder, questions)
+        generator = make_generator(cfg)
+        pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator)
+        from llama_cpp import Llama
+
+        raw_llm = Llama(model_path=str(generator.model_path), n_ctx=cfg.n_ctx, n_threads=cfg.threads,
+                        n_threads_batch=cfg.threads, verbose=False)
+        result["ask"] = bench_ask(pipeline, raw_llm, questions)
+        del raw_llm
+        result["plain_llamaindex"] = bench_plain(store, embedder, generator, questions)
+        result["speedup_vs_plain_p50"] = round(result["plain_llamaindex"]["total_s"]["p50"] / result["ask"]["total_s"]["p50"], 2)
+        if args.articles:
+            from benchmarks.synth import write_corpus
+
+            big_cfg = Config.from_env({**env, "RAG_INDEX_DIR": str(work / "big-index")})
+            paths = write_corpus(cfg.seeds_dir, work / "synth", args.articles)
+            result["ingest_synthetic"] = bench_ingest(big_cfg, [work / "synth"], embedder, f"synthetic-{args.articles}")
+            result["retrieval_synthetic"] = bench_retrieval(make_store(big_cfg), embedder, questions)
+            del paths
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / (args.name or f"local-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
+    print(f"\nSaved {out}")
+    return 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def print_table(r: dict) -> None:
+    m = r["machine"]
+    print(f"\nMachine: {m['cpu']}, {m['cores']} cores, {m['memory_mib']} MiB; {r['threads']} threads; {r['when']}")
+    rows = [("rag --help (p50)", f"{r['startup']['help_s']['p50']:.3f} s", f"{r['startup']['help_rss_mib']} MiB peak")]
+    s = r["startup"]
+    rows += [("cold rag ask to answer", f"{s['cold_ask_s']:.2f} s", f"{s['cold_ask_rss_mib']} MiB peak"),
+             ("cold rag ui to page served", f"{s['cold_ui_ready_s']:.2f} s", f"{s['ui_rss_mib']} MiB peak")]
+    for key in ("ingest_seeds", "ingest_synthetic"):
+        if key in r:
+            i = r[key]
+            rows.append((f"ingest {i['corpus']}", f"{i['ingest_s']:.2f} s",
+                         f"{i['articles']} articles, {i['chunks']} chunks: {i['articles_per_s']} art/s, {i['chunks_per_s']} chunks/s"))
+            rows.append((f"re-ingest {i['corpus']} unchanged", f"{i['unchanged_reingest_s']:.3f} s",
+                         f"{i['unchanged_embedded']} chunks embedded"))
+    for key in ("retrieval_seeds", "retrieval_synthetic"):
+        if key in r:
+            x = r[key]
+            rows.append((f"retrieval at {x['chunks']} chunks", f"p50 {x['search_s']['p50'] * 1000:.1f} ms",
+                         f"p95 {x['search_s']['p95'] * 1000:.1f} ms; keyword index built in {x['keyword_index_build_s']:.2f} s"))
+    a = r["ask"]
+    rows += [("ask, end to end (warm)", f"p50 {a['total_s']['p50']:.2f} s", f"p95 {a['total_s']['p95']:.2f} s over {a['questions']} questions"),
+             ("ask, time to first token", f"p50 {a['ttft_s']['p50']:.2f} s", f"p95 {a['ttft_s']['p95']:.2f} s"),
+             ("ask, decode speed", f"{a['decode_tokens_per_s']} tok/s", ""),
+             ("outside the model / not decoding", f"{a['outside_model_share']:.1%}", f"{a['non_decoding_share']:.1%} of answer time"),
+             ("raw llama-cpp-python, same prompts", f"p50 {a['raw_llama_cpp_total_s']['p50']:.2f} s", f"ours/raw = {a['ours_over_raw']}"),
+             ("plain llama-index recipe", f"p50 {r['plain_llamaindex']['total_s']['p50']:.2f} s",
+              f"ours is {r['speedup_vs_plain_p50']}x faster at p50")]
+    w = max(len(x[0]) for x in rows)
+    for name, value, note in rows:
+        print(f"{name:<{w}}  {value:>14}  {note}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
