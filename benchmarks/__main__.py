@@ -188,12 +188,21 @@ def main(argv=None) -> int:
     items = [json.loads(line) for line in (ROOT / "evals" / "seeds_qa.jsonl").read_text().splitlines() if line]
     questions = [i["question"] for i in items if i.get("split") == "test"][: args.questions]
     result = {"machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "threads": cfg.threads}
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / (args.name or f"local-{time.strftime('%Y%m%d-%H%M%S')}.json")
+
+    def save():  # after every stage: a failure late in a long run keeps what was measured
+        out.write_text(json.dumps(result, indent=2) + "\n")
+
     try:
         embedder = make_embedder(cfg)
         result["ingest_seeds"] = bench_ingest(cfg, [cfg.seeds_dir], embedder, "seeds")
+        save()
         result["startup"] = bench_startup(env, port=_free_port())
+        save()
         store = make_store(cfg)
         result["retrieval_seeds"] = bench_retrieval(store, embedder, questions)
+        save()
         generator = make_generator(cfg)
         pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator)
         from llama_cpp import Llama
@@ -201,8 +210,10 @@ def main(argv=None) -> int:
         raw_llm = Llama(model_path=str(generator.model_path), n_ctx=cfg.n_ctx, n_threads=cfg.threads,
                         n_threads_batch=cfg.threads, verbose=False)
         result["ask"] = bench_ask(pipeline, raw_llm, questions)
+        save()
         del raw_llm
         result["plain_llamaindex"] = bench_plain(store, embedder, generator, questions)
+        save()
         result["speedup_vs_plain_p50"] = round(result["plain_llamaindex"]["total_s"]["p50"] / result["ask"]["total_s"]["p50"], 2)
         if args.articles:
             from benchmarks.synth import write_corpus
@@ -210,13 +221,12 @@ def main(argv=None) -> int:
             big_cfg = Config.from_env({**env, "RAG_INDEX_DIR": str(work / "big-index")})
             paths = write_corpus(cfg.seeds_dir, work / "synth", args.articles)
             result["ingest_synthetic"] = bench_ingest(big_cfg, [work / "synth"], embedder, f"synthetic-{args.articles}")
+            save()
             result["retrieval_synthetic"] = bench_retrieval(make_store(big_cfg), embedder, questions)
+            save()
             del paths
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out / (args.name or f"local-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
     print(f"\nSaved {out}")
     return 0

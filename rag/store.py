@@ -41,9 +41,10 @@ def _chroma_settings():
 class ChromaStore:
     """Chunks and articles in a persistent (or server) Chroma."""
 
-    def __init__(self, path: str | Path | None = None, collection: str = "articles", client=None):
+    def __init__(self, path: str | Path | None = None, collection: str = "articles", client=None, page: int = 5000):
         self.path = Path(path) if path else None
         self.collection_name = collection
+        self.page = page  # records per read when a whole collection is read
         self._client = client
         self._chunks = None
         self._docs = None
@@ -120,7 +121,7 @@ class ChromaStore:
     # -- reads -----------------------------------------------------------------
     def articles(self, with_text: bool = False) -> list[StoredArticle]:
         include = ["metadatas", "documents"] if with_text else ["metadatas"]
-        got = self.docs.get(include=include)
+        got = _get_all(self.docs, include, self.page)
         out = [
             _to_article(source, got["metadatas"][i], got["documents"][i] if with_text else "")
             for i, source in enumerate(got["ids"])
@@ -134,13 +135,13 @@ class ChromaStore:
         return _to_article(source, got["metadatas"][0], got["documents"][0])
 
     def committed_hashes(self) -> dict[str, str]:
-        got = self.docs.get(include=["metadatas"])
+        got = _get_all(self.docs, ["metadatas"], self.page)
         return {s: str((m or {}).get("content_hash", "")) for s, m in zip(got["ids"], got["metadatas"])}
 
     def all_chunks(self) -> list[Chunk]:
         """Every chunk of every committed article, in article order."""
         committed = self.committed_hashes()
-        got = self.chunks.get(include=["documents", "metadatas"])
+        got = _get_all(self.chunks, ["documents", "metadatas"], self.page)
         out = [
             _to_chunk(cid, doc, meta)
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])
@@ -163,6 +164,20 @@ class ChromaStore:
 
     def count(self) -> int:
         return self.docs.count()
+
+
+def _get_all(collection, include: list[str], page: int) -> dict:
+    """A whole collection, read ``page`` records at a time: one unbounded get fails past about
+    100,000 records ("too many SQL variables", seen at 104,000 chunks)."""
+    out: dict[str, list] = {"ids": [], **{k: [] for k in include}}
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=page, offset=offset)
+        for key in out:
+            out[key].extend(got[key] or [])
+        if len(got["ids"]) < page:
+            return out
+        offset += page
 
 
 def _to_article(source: str, meta: dict | None, text: str) -> StoredArticle:

@@ -81,3 +81,11 @@ def test_index_persists_across_clients(store, embedder, seeds, tmp_path):
     reopened = ChromaStore(tmp_path / "index")
     assert reopened.count() == 5
     assert HashEmbedder().embed(["x"]).shape == (1, 512)
+
+
+def test_whole_collection_reads_are_paged(indexed):
+    """One unbounded Chroma get fails past ~100,000 records; reads go page by page and lose nothing."""
+    whole = indexed.all_chunks()
+    indexed.page = 7  # 29 chunks, 5 articles: several pages, the last one partial
+    assert [c.id for c in indexed.all_chunks()] == [c.id for c in whole] and len(whole) == 29
+    assert len(indexed.committed_hashes()) == 5 and len(indexed.articles()) == 5

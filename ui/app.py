@@ -292,7 +292,7 @@ def serve(cfg: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple[st
     """Build the index if it is empty, load the models once, serve the page."""
     runtime = runtime or Runtime(cfg)
     runtime.ensure_index(progress=True)
-    runtime.pipeline()  # load the default model now, not on the first question
+    runtime.pipeline()  # checks the default model now (a missing one fails here); it loads on the first question
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         print(f"rag: warning: serving on {host} without --auth: anyone who can reach this address can use it",
               file=sys.stderr)
