@@ -219,12 +219,11 @@ def main(argv=None) -> int:
             from benchmarks.synth import write_corpus
 
             big_cfg = Config.from_env({**env, "RAG_INDEX_DIR": str(work / "big-index")})
-            paths = write_corpus(cfg.seeds_dir, work / "synth", args.articles)
+            write_corpus(cfg.seeds_dir, work / "synth", args.articles)
             result["ingest_synthetic"] = bench_ingest(big_cfg, [work / "synth"], embedder, f"synthetic-{args.articles}")
             save()
             result["retrieval_synthetic"] = bench_retrieval(make_store(big_cfg), embedder, questions)
             save()
-            del paths
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_table(result)

@@ -162,11 +162,10 @@ def message_text(content) -> str:
     return ""
 
 
-def library_html(runtime: Runtime) -> str:
+def library_html(arts: list[StoredArticle]) -> str:
     """The indexed articles as a small table that wraps on narrow screens."""
     import html
 
-    arts = runtime.articles()
     if not arts:
         return "<p class='empty'>No articles yet: add some above.</p>"
     rows = "".join(
@@ -184,6 +183,7 @@ def build_app(runtime: Runtime):
     from rag.models import PACKAGED
 
     cfg = runtime.cfg
+    arts = runtime.articles()
 
     def respond(question, history, model, top_k, show_scores):
         history = list(history or [])
@@ -236,14 +236,15 @@ def build_app(runtime: Runtime):
             report = runtime.ingest(accepted, progress=True)
             notes.insert(0, f"✅ {report.summary()}")
             notes += [f"❌ {Path(p).name}: {reason}" for p, reason in report.failed]
-        return ("\n\n".join(notes) or "No file chosen.", library_html(runtime),
-                gr.update(choices=[a.source for a in runtime.articles()]), None)
+        arts = runtime.articles()
+        return "\n\n".join(notes) or "No file chosen.", library_html(arts), gr.update(choices=[a.source for a in arts]), None
 
     def remove(source):
         if not source:
-            return "Choose an article to remove.", library_html(runtime), gr.update()
+            return "Choose an article to remove.", library_html(runtime.articles()), gr.update()
         msg = f"Removed {source}." if runtime.remove(source) else f"{source} is not in the index."
-        return msg, library_html(runtime), gr.update(choices=[a.source for a in runtime.articles()], value=None)
+        arts = runtime.articles()
+        return msg, library_html(arts), gr.update(choices=[a.source for a in arts], value=None)
 
     with gr.Blocks(title="Ask the articles") as demo:
         saved = gr.BrowserState([], storage_key="rag-articles-chat")
@@ -265,9 +266,9 @@ def build_app(runtime: Runtime):
                     files = gr.File(label=f"Add articles (.txt .md .html .pdf, up to {cfg.max_file_mb:g} MB)",
                                     file_count="multiple", file_types=sorted(SUPPORTED), elem_id="upload")
                     status = gr.Markdown(elem_id="upload-status")
-                    table = gr.HTML(library_html(runtime), elem_id="articles")
+                    table = gr.HTML(library_html(arts), elem_id="articles")
                     with gr.Row():
-                        pick = gr.Dropdown(choices=[a.source for a in runtime.articles()], label="Article",
+                        pick = gr.Dropdown(choices=[a.source for a in arts], label="Article",
                                            scale=3, elem_id="remove-pick")
                         rm = gr.Button("Remove", variant="stop", scale=1, min_width=80, elem_id="remove")
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
