@@ -28,6 +28,9 @@ from rag.metrics import percentile  # noqa: E402
 QUESTION = "Which country became the tenth member of the SCO?"
 
 
+STAGES = ("startup", "seeds", "ask", "plain", "synthetic")
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -177,12 +180,20 @@ def main(argv=None) -> int:
     p.add_argument("--questions", type=int, default=20, help="eval questions to ask (default 20)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="folder for the JSON")
     p.add_argument("--name", default=None, help="JSON file name (default local-<time>.json)")
+    p.add_argument("--work", type=Path, default=None,
+                   help="keep indexes here between runs (default: a temporary folder, deleted after)")
+    p.add_argument("--stages", default=",".join(STAGES),
+                   help=f"comma-separated subset of {','.join(STAGES)} (default: all)")
     args = p.parse_args(argv)
+    stages = set(args.stages.split(","))
+    if stages - set(STAGES):
+        p.error(f"unknown stage(s): {', '.join(sorted(stages - set(STAGES)))}")
 
     from rag.build import make_embedder, make_generator, make_pipeline, make_store
     from rag.config import Config
 
-    work = Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RAG_INDEX_DIR": str(work / "index")}
     cfg = Config.from_env(env)
     items = [json.loads(line) for line in (ROOT / "evals" / "seeds_qa.jsonl").read_text().splitlines() if line]
@@ -196,36 +207,46 @@ def main(argv=None) -> int:
 
     try:
         embedder = make_embedder(cfg)
-        result["ingest_seeds"] = bench_ingest(cfg, [cfg.seeds_dir], embedder, "seeds")
-        save()
-        result["startup"] = bench_startup(env, port=_free_port())
-        save()
+        if stages & {"seeds", "startup", "ask", "plain"}:
+            result["ingest_seeds"] = bench_ingest(cfg, [cfg.seeds_dir], embedder, "seeds")
+            save()
+        if "startup" in stages:
+            result["startup"] = bench_startup(env, port=_free_port())
+            save()
         store = make_store(cfg)
-        result["retrieval_seeds"] = bench_retrieval(store, embedder, questions)
-        save()
-        generator = make_generator(cfg)
-        pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator)
-        from llama_cpp import Llama
+        if "seeds" in stages:
+            result["retrieval_seeds"] = bench_retrieval(store, embedder, questions)
+            save()
+        if stages & {"ask", "plain"}:
+            generator = make_generator(cfg)
+        if "ask" in stages:
+            pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator)
+            from llama_cpp import Llama
 
-        raw_llm = Llama(model_path=str(generator.model_path), n_ctx=cfg.n_ctx, n_threads=cfg.threads,
-                        n_threads_batch=cfg.threads, verbose=False)
-        result["ask"] = bench_ask(pipeline, raw_llm, questions)
-        save()
-        del raw_llm
-        result["plain_llamaindex"] = bench_plain(store, embedder, generator, questions)
-        save()
-        result["speedup_vs_plain_p50"] = round(result["plain_llamaindex"]["total_s"]["p50"] / result["ask"]["total_s"]["p50"], 2)
-        if args.articles:
+            raw_llm = Llama(model_path=str(generator.model_path), n_ctx=cfg.n_ctx, n_threads=cfg.threads,
+                            n_threads_batch=cfg.threads, verbose=False)
+            result["ask"] = bench_ask(pipeline, raw_llm, questions)
+            save()
+            del raw_llm
+        if "plain" in stages:
+            result["plain_llamaindex"] = bench_plain(store, embedder, generator, questions)
+            save()
+        if "ask" in result and "plain_llamaindex" in result:
+            result["speedup_vs_plain_p50"] = round(result["plain_llamaindex"]["total_s"]["p50"] / result["ask"]["total_s"]["p50"], 2)
+        if args.articles and "synthetic" in stages:
             from benchmarks.synth import write_corpus
 
-            big_cfg = Config.from_env({**env, "RAG_INDEX_DIR": str(work / "big-index")})
-            write_corpus(cfg.seeds_dir, work / "synth", args.articles)
-            result["ingest_synthetic"] = bench_ingest(big_cfg, [work / "synth"], embedder, f"synthetic-{args.articles}")
+            big_cfg = Config.from_env({**env, "RAG_INDEX_DIR": str(work / f"index-{args.articles}")})
+            corpus = work / f"synth-{args.articles}"
+            if not corpus.exists():
+                write_corpus(cfg.seeds_dir, corpus, args.articles)
+            result["ingest_synthetic"] = bench_ingest(big_cfg, [corpus], embedder, f"synthetic-{args.articles}")
             save()
             result["retrieval_synthetic"] = bench_retrieval(make_store(big_cfg), embedder, questions)
             save()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
     print_table(result)
     print(f"\nSaved {out}")
     return 0
@@ -242,10 +263,12 @@ def _free_port() -> int:
 def print_table(r: dict) -> None:
     m = r["machine"]
     print(f"\nMachine: {m['cpu']}, {m['cores']} cores, {m['memory_mib']} MiB; {r['threads']} threads; {r['when']}")
-    rows = [("rag --help (p50)", f"{r['startup']['help_s']['p50']:.3f} s", f"{r['startup']['help_rss_mib']} MiB peak")]
-    s = r["startup"]
-    rows += [("cold rag ask to answer", f"{s['cold_ask_s']:.2f} s", f"{s['cold_ask_rss_mib']} MiB peak"),
-             ("cold rag ui to page served", f"{s['cold_ui_ready_s']:.2f} s", f"{s['ui_rss_mib']} MiB peak")]
+    rows = []
+    if "startup" in r:
+        s = r["startup"]
+        rows += [("rag --help (p50)", f"{s['help_s']['p50']:.3f} s", f"{s['help_rss_mib']} MiB peak"),
+                 ("cold rag ask to answer", f"{s['cold_ask_s']:.2f} s", f"{s['cold_ask_rss_mib']} MiB peak"),
+                 ("cold rag ui to models loaded", f"{s['cold_ui_ready_s']:.2f} s", f"{s['ui_rss_mib']} MiB peak")]
     for key in ("ingest_seeds", "ingest_synthetic"):
         if key in r:
             i = r[key]
@@ -258,15 +281,17 @@ def print_table(r: dict) -> None:
             x = r[key]
             rows.append((f"retrieval at {x['chunks']} chunks", f"p50 {x['search_s']['p50'] * 1000:.1f} ms",
                          f"p95 {x['search_s']['p95'] * 1000:.1f} ms; keyword index built in {x['keyword_index_build_s']:.2f} s"))
-    a = r["ask"]
-    rows += [("ask, end to end (warm)", f"p50 {a['total_s']['p50']:.2f} s", f"p95 {a['total_s']['p95']:.2f} s over {a['questions']} questions"),
-             ("ask, time to first token", f"p50 {a['ttft_s']['p50']:.2f} s", f"p95 {a['ttft_s']['p95']:.2f} s"),
-             ("ask, decode speed", f"{a['decode_tokens_per_s']} tok/s", ""),
-             ("outside the model / not decoding", f"{a['outside_model_share']:.1%}", f"{a['non_decoding_share']:.1%} of answer time"),
-             ("raw llama-cpp-python, same prompts", f"p50 {a['raw_llama_cpp_total_s']['p50']:.2f} s", f"ours/raw = {a['ours_over_raw']}"),
-             ("plain llama-index recipe", f"p50 {r['plain_llamaindex']['total_s']['p50']:.2f} s",
-              f"ours is {r['speedup_vs_plain_p50']}x faster at p50")]
-    w = max(len(x[0]) for x in rows)
+    if "ask" in r:
+        a = r["ask"]
+        rows += [("ask, end to end (warm)", f"p50 {a['total_s']['p50']:.2f} s", f"p95 {a['total_s']['p95']:.2f} s over {a['questions']} questions"),
+                 ("ask, time to first token", f"p50 {a['ttft_s']['p50']:.2f} s", f"p95 {a['ttft_s']['p95']:.2f} s"),
+                 ("ask, decode speed", f"{a['decode_tokens_per_s']} tok/s", ""),
+                 ("outside the model / not decoding", f"{a['outside_model_share']:.1%}", f"{a['non_decoding_share']:.1%} of answer time"),
+                 ("raw llama-cpp-python, same prompts", f"p50 {a['raw_llama_cpp_total_s']['p50']:.2f} s", f"ours/raw = {a['ours_over_raw']}")]
+    if "plain_llamaindex" in r:
+        note = f"ours is {r['speedup_vs_plain_p50']}x faster at p50" if "speedup_vs_plain_p50" in r else ""
+        rows.append(("plain llama-index recipe", f"p50 {r['plain_llamaindex']['total_s']['p50']:.2f} s", note))
+    w = max((len(x[0]) for x in rows), default=0)
     for name, value, note in rows:
         print(f"{name:<{w}}  {value:>14}  {note}")
 

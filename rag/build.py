@@ -14,7 +14,7 @@ from .store import ChromaStore
 
 
 def make_store(cfg: Config) -> ChromaStore:
-    return ChromaStore(cfg.index_dir, collection=cfg.collection)
+    return ChromaStore(cfg.index_dir, collection=cfg.collection, url=cfg.chroma_url)
 
 
 def make_embedder(cfg: Config) -> Embedder:
@@ -26,6 +26,11 @@ def make_chunker(cfg: Config) -> Chunker:
 
 
 def make_generator(cfg: Config) -> Generator:
+    """The configured LLM server if there is one, else the packaged (or given .gguf) model in-process."""
+    if cfg.llm_url:
+        from .generate import OpenAIChatGenerator
+
+        return OpenAIChatGenerator(cfg.llm_url, model=cfg.llm_model, api_key=cfg.llm_api_key, timeout=cfg.llm_timeout)
     from .models import resolve_model
 
     path = resolve_model(cfg.model, cfg.cache_dir)

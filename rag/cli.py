@@ -10,9 +10,22 @@ from pathlib import Path
 from .errors import InputError, RagError
 
 
+def _common(p: argparse.ArgumentParser, top: bool) -> None:
+    """Settings every command takes, before or after the command name."""
+    d = {} if top else {"default": argparse.SUPPRESS}  # a sub-command's flag must not reset the top-level one
+    p.add_argument("--config", type=Path, help="TOML settings file (env RAG_CONFIG; default ./rag.toml if present)", **d)
+    p.add_argument("--index-dir", type=Path, help="where the embedded index lives (env RAG_INDEX_DIR; default: index/)", **d)
+    p.add_argument("--collection", help="named article set (env RAG_COLLECTION; default: articles)", **d)
+    p.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (env RAG_CHROMA_URL)", **d)
+    p.add_argument("--llm-url", help="use an OpenAI-compatible LLM server, e.g. http://127.0.0.1:8080/v1 (env RAG_LLM_URL; "
+                                     "API key from RAG_LLM_API_KEY)", **d)
+    p.add_argument("--llm-model", help="model name on the LLM server (env RAG_LLM_MODEL; default: its only model)", **d)
+    p.add_argument("--llm-timeout", type=float, help="seconds to wait for the LLM server (env RAG_LLM_TIMEOUT; default 120)", **d)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Ask questions about news articles, offline, with checked citations.")
-    p.add_argument("--index-dir", type=Path, help="where the index lives (env RAG_INDEX_DIR; default: index/)")
+    _common(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     ing = sub.add_parser("ingest", help="index article files or folders (.txt .md .html .pdf)")
@@ -28,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list indexed articles with their chunk counts")
     lst.add_argument("--json", action="store_true")
+    lst.add_argument("--collections", action="store_true", help="list the named article sets in the store instead")
+
+    cfg = sub.add_parser("config", help="print the effective settings and where each came from")
+    cfg.add_argument("--json", action="store_true")
 
     rm = sub.add_parser("remove", help="take articles out of the index, by file name")
     rm.add_argument("sources", nargs="+", help="file names as shown by `rag list`")
@@ -52,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
                     help="exit 1 if METRIC is below VALUE (above it, for latency and false refusals); repeatable")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    for sp in sub.choices.values():
+        _common(sp, top=False)
     return p
 
 
@@ -75,9 +94,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _config(args, **overrides):
+    return _load_config(args, **overrides)[0]
+
+
+def _load_config(args, **overrides):
     from .config import Config
 
-    return Config.from_env(index_dir=args.index_dir, **overrides)
+    flags = {k: getattr(args, k, None) for k in ("index_dir", "collection", "chroma_url", "llm_url", "llm_model",
+                                                  "llm_timeout")}
+    return Config.load(config_file=getattr(args, "config", None), **flags, **overrides)
 
 
 def cmd_ingest(args) -> int:
@@ -99,7 +124,7 @@ def cmd_ask(args) -> int:
 
     question = check_question(args.question)  # fail fast, before any model loads
     cfg = _config(args, model=args.model, top_k=args.top_k)
-    generator = make_generator(cfg)  # a missing or corrupt model fails before any indexing
+    generator = make_generator(cfg).load()  # a missing model or a server that is down fails before any indexing
     store = make_store(cfg)
     embedder = make_embedder(cfg)
     ensure_index(cfg, store, embedder, progress=True)  # progress goes to stderr; stdout stays JSON
@@ -138,6 +163,15 @@ def cmd_list(args) -> int:
     from .build import make_store
 
     store = make_store(_config(args))
+    if args.collections:
+        sets = store.collections()
+        if args.json:
+            print(json.dumps([{"collection": n, "articles": k} for n, k in sets]))
+        elif not sets:
+            print(f"No collections in {store.where}.")
+        for name, count in sets if not args.json else []:
+            print(f"{name:<30} {count:>6} articles" + ("  (current)" if name == store.collection_name else ""))
+        return 0
     docs = store.articles()
     if args.json:
         print(json.dumps([{"source": d.source, "title": d.title, "chunks": d.n_chunks, "date": d.date,
@@ -183,6 +217,22 @@ def cmd_ui(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    import dataclasses
+
+    cfg, origin = _load_config(args)
+    rows = [(f.name, str(getattr(cfg, f.name)), origin[f.name]) for f in dataclasses.fields(cfg)]
+    rows.append(("llm_api_key", "(set)" if cfg.llm_api_key else "(not set)", "env RAG_LLM_API_KEY or OPENAI_API_KEY"))
+    if args.json:
+        print(json.dumps({name: {"value": value, "from": where} for name, value, where in rows}, indent=2))
+        return 0
+    wn = max(len(r[0]) for r in rows)
+    wv = min(60, max(len(r[1]) for r in rows))
+    for name, value, where in rows:
+        print(f"{name:<{wn}}  {value:<{wv}}  {where}")
+    return 0
+
+
 def cmd_models(args) -> int:
     from .models import PACKAGED
 
@@ -201,7 +251,7 @@ def cmd_eval(args) -> int:
     if args.baseline:
         baseline = (json.loads((args.baseline / "summary.json").read_text()), read_results(args.baseline))
     cfg = _config(args, model=args.model)
-    generator = make_generator(cfg)
+    generator = make_generator(cfg).load()
     store = make_store(cfg)
     embedder = make_embedder(cfg)
     ensure_index(cfg, store, embedder, progress=not args.quiet)
@@ -237,7 +287,7 @@ def cmd_eval(args) -> int:
 
 
 COMMANDS = {"eval": cmd_eval, "ingest": cmd_ingest, "ask": cmd_ask, "list": cmd_list, "remove": cmd_remove,
-            "models": cmd_models, "ui": cmd_ui}
+            "models": cmd_models, "ui": cmd_ui, "config": cmd_config}
 
 if __name__ == "__main__":
     sys.exit(main())

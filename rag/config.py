@@ -1,15 +1,22 @@
 """Settings, built once at the edge (CLI or UI) and passed in.
 
-Every field can be set by an environment variable ``RAG_<FIELD>`` (for example
-``RAG_INDEX_DIR``); command-line flags override the environment.
+Four layers, later ones winning: the defaults below, a TOML file (``--config FILE``,
+``RAG_CONFIG``, or ``./rag.toml`` when it exists), environment variables ``RAG_<FIELD>``
+(for example ``RAG_INDEX_DIR``), then command-line flags. Unknown keys and bad values
+are errors at start, and ``rag config`` shows where each effective value came from.
+The LLM server's API key is read from the environment only (``RAG_LLM_API_KEY`` or
+``OPENAI_API_KEY``), never from the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from .errors import InputError
 
@@ -46,23 +53,48 @@ class Config:
     n_ctx: int = 2048
     max_tokens: int = 96
     max_file_mb: float = 20.0
+    chroma_url: str = ""  # a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000; empty: embedded, in index_dir
+    llm_url: str = ""  # an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1; empty: the packaged model in-process
+    llm_model: str = ""  # the model name the server knows; empty: the server's only model
+    llm_timeout: float = 120.0  # seconds to wait for the LLM server's next bytes
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
-        """Read ``RAG_*`` variables, then apply non-None ``overrides``."""
+        """The effective settings: defaults, config file, ``RAG_*`` variables, then non-None ``overrides``."""
+        return cls.load(env, **overrides)[0]
+
+    @classmethod
+    def load(cls, env: dict[str, str] | None = None, config_file: str | Path | None = None,
+             **overrides) -> tuple["Config", dict[str, str]]:
+        """(settings, where each came from): "default", the file's path, "env RAG_X", or "flag"."""
         env = os.environ if env is None else env
+        names = {f.name: f for f in dataclasses.fields(cls)}
         values: dict = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(f"RAG_{f.name.upper()}")
+        origin = {name: "default" for name in names}
+        path = _config_path(config_file, env)
+        if path is not None:
+            for key, raw in _read_toml(path).items():
+                if key not in names:
+                    hint = difflib.get_close_matches(key, names, n=1)
+                    raise InputError(f"{path}: unknown setting {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                                     + f"; known settings: {', '.join(names)}")
+                values[key] = _coerce(key, names[key].type, raw, where=f"{path}: {key}")
+                origin[key] = str(path)
+        for name, f in names.items():
+            raw = env.get(f"RAG_{name.upper()}")
             if raw is not None and raw != "":
-                values[f.name] = _coerce(f.name, f.type, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+                values[name] = _coerce(name, f.type, raw, where=f"RAG_{name.upper()}")
+                origin[name] = f"env RAG_{name.upper()}"
+        for key, value in overrides.items():
+            if value is not None:
+                values[key] = value
+                origin[key] = "flag"
         for key in ("index_dir", "seeds_dir", "cache_dir"):
             if key in values:
                 values[key] = Path(values[key]).expanduser()
         cfg = cls(**values)
         cfg.validate()
-        return cfg
+        return cfg, origin
 
     def validate(self) -> None:
         if self.top_k < 1:
@@ -71,19 +103,93 @@ class Config:
             raise InputError(f"evidence_k must be at least 1, got {self.evidence_k}")
         if not 0 <= self.chunk_overlap < self.chunk_size:
             raise InputError("chunk_overlap must be >= 0 and smaller than chunk_size")
+        for name in ("n_ctx", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.n_threads < 0:
+            raise InputError(f"n_threads must be 0 (all cores) or more, got {self.n_threads}")
+        if self.max_file_mb <= 0:
+            raise InputError(f"max_file_mb must be positive, got {self.max_file_mb}")
+        if self.llm_timeout <= 0:
+            raise InputError(f"llm_timeout must be a positive number of seconds, got {self.llm_timeout}")
+        if not COLLECTION_NAME.fullmatch(self.collection) or ".." in self.collection:
+            raise InputError(f"collection must be 3-58 characters of letters, digits, '.', '_' or '-', starting and "
+                             f"ending with a letter or digit; got {self.collection!r}")
+        for name in ("chroma_url", "llm_url"):
+            url = getattr(self, name)
+            if url:
+                parsed = urlparse(url)
+                if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                    raise InputError(f"{name} must be an http:// or https:// URL with a host, got {url!r}")
+                try:
+                    parsed.port
+                except ValueError:
+                    raise InputError(f"{name} has a bad port: {url!r}") from None
+
+    @property
+    def llm_api_key(self) -> str:
+        """From the environment only: a key never sits in a config file."""
+        return os.environ.get("RAG_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
 
     @property
     def threads(self) -> int:
         return self.n_threads or max(1, os.cpu_count() or 1)
 
 
-def _coerce(name: str, type_name, raw: str):
-    type_name = str(type_name)
+# Chroma's rule (3-512 characters of [a-zA-Z0-9._-], alphanumeric at both ends), kept short enough
+# for the "-docs" companion collection.
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{1,56}[A-Za-z0-9])")
+
+
+def _config_path(explicit: str | Path | None, env) -> Path | None:
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+    elif env.get("RAG_CONFIG"):
+        path = Path(env["RAG_CONFIG"]).expanduser()
+    elif Path("rag.toml").is_file():
+        return Path("rag.toml").resolve()
+    else:
+        return None
+    if not path.is_file():
+        raise InputError(f"config file not found: {path}")
+    return path.resolve()
+
+
+def _read_toml(path: Path) -> dict:
+    import tomllib
+
     try:
-        if type_name == "int":
-            return int(raw)
-        if type_name == "float":
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not valid TOML: {exc}") from None
+    if "llm_api_key" in data or "api_key" in data:
+        raise InputError(f"{path}: keep the API key out of the file; set RAG_LLM_API_KEY in the environment")
+    nested = [k for k, v in data.items() if isinstance(v, dict)]
+    if nested:
+        raise InputError(f"{path}: settings are top-level keys, found a table [{nested[0]}]")
+    return data
+
+
+def _coerce(name: str, type_name, raw, where: str = ""):
+    """A value from the file (already typed) or the environment (a string), checked against the field's type."""
+    where = where or name
+    type_name = str(type_name)
+    if isinstance(raw, bool):
+        raise InputError(f"{where} must be a {'number' if type_name in ('int', 'float') else 'string'}, got {raw!r}")
+    if type_name == "int":
+        if isinstance(raw, int):
+            return raw
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise InputError(f"{where} must be a whole number, got {raw!r}") from None
+    if type_name == "float":
+        if isinstance(raw, (int, float)):
             return float(raw)
-    except ValueError:
-        raise InputError(f"RAG_{name.upper()} must be a number, got {raw!r}") from None
+        try:
+            return float(str(raw).strip())
+        except ValueError:
+            raise InputError(f"{where} must be a number, got {raw!r}") from None
+    if not isinstance(raw, str):
+        raise InputError(f"{where} must be a string, got {raw!r}")
     return raw

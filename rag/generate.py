@@ -13,6 +13,10 @@ class Generator:
 
     name: str = "generator"
 
+    def load(self):
+        """Get ready (load weights, reach the server); errors here say what to fix. Returns self."""
+        return self
+
     def stream(self, messages: list[dict[str, str]], max_tokens: int = 128) -> Iterator[str]:
         raise NotImplementedError
 
@@ -32,7 +36,11 @@ class LlamaCppGenerator(Generator):
         self.seed = seed
         self._llm = None
 
-    def load(self):
+    def load(self) -> "LlamaCppGenerator":
+        self._load()
+        return self
+
+    def _load(self):
         if self._llm is None:
             try:
                 from llama_cpp import Llama
@@ -48,7 +56,7 @@ class LlamaCppGenerator(Generator):
         return self._llm
 
     def stream(self, messages: list[dict[str, str]], max_tokens: int = 128) -> Iterator[str]:
-        llm = self.load()
+        llm = self._load()
         try:
             chunks = llm.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=0.0, top_k=1, stream=True,
@@ -59,3 +67,113 @@ class LlamaCppGenerator(Generator):
                     yield piece
         except (ValueError, RuntimeError) as exc:
             raise GenerationError(f"the model failed while answering: {exc}") from exc
+
+
+class OpenAIChatGenerator(Generator):
+    """Any OpenAI-compatible chat-completions server: llama.cpp's server, Ollama, vLLM.
+
+    Streams with server-sent events, greedy decoding (temperature 0, fixed seed). On first use it
+    reads the server's model list, so a wrong model name is an error that names the models the
+    server has, rather than a silent fallback (llama-cpp-python's server answers with its default
+    model whatever name it is sent). ``timeout`` bounds connecting and every wait for more bytes.
+    """
+
+    def __init__(self, url: str, model: str = "", api_key: str = "", timeout: float = 120.0, seed: int = 0):
+        base = url.rstrip("/")
+        self.base_url = base if base.endswith("/v1") else base + "/v1"
+        self.model = model
+        self.name = model or "server"
+        self.api_key = api_key
+        self.timeout = timeout
+        self.seed = seed
+        self._checked = False
+
+    def _client(self):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=httpx.Timeout(self.timeout))
+
+    def load(self) -> "OpenAIChatGenerator":
+        """Check the server is up and serves the model; picks its only model when none is named."""
+        if self._checked:
+            return self
+        with self._errors(), self._client() as client:
+            resp = client.get("/models")
+            self._raise_for_status(resp)
+            served = [m.get("id", "") for m in resp.json().get("data", [])]
+        if not self.model:
+            if len(served) != 1:
+                raise ModelError(f"the LLM server at {self.base_url} serves {len(served)} models "
+                                 f"({', '.join(served) or 'none'}): choose one with --llm-model or RAG_LLM_MODEL")
+            self.model = self.name = served[0]
+        elif served and self.model not in served:
+            raise ModelError(f"the LLM server at {self.base_url} has no model {self.model!r}; it serves: "
+                             f"{', '.join(served)}. Set --llm-model or RAG_LLM_MODEL to one of those")
+        self._checked = True
+        return self
+
+    def stream(self, messages: list[dict[str, str]], max_tokens: int = 128) -> Iterator[str]:
+        import json
+
+        self.load()
+        # Greedy, as in-process: llama.cpp's servers default to a repeat penalty of 1.1, which changes
+        # answers; top_k and repeat_penalty are understood by llama.cpp and vLLM and ignored by Ollama.
+        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0,
+                "top_k": 1, "repeat_penalty": 1.0, "seed": self.seed, "stream": True}
+        with self._errors(), self._client() as client, client.stream("POST", "/chat/completions", json=body) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                self._raise_for_status(resp)
+            for line in resp.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    return
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    raise GenerationError(f"the LLM server at {self.base_url} sent a line that is not JSON: {data[:120]!r}") from None
+                if event.get("error"):
+                    raise GenerationError(f"the LLM server failed while answering: {event['error']}")
+                choices = event.get("choices") or [{}]
+                piece = (choices[0].get("delta") or {}).get("content")
+                if piece:
+                    yield piece
+
+    def _raise_for_status(self, resp) -> None:
+        if resp.status_code < 400:
+            return
+        text = resp.text[:300]
+        if resp.status_code in (401, 403):
+            raise ModelError(f"the LLM server at {self.base_url} refused the API key (HTTP {resp.status_code}): "
+                             "set RAG_LLM_API_KEY")
+        if resp.status_code == 404 and "model" in text.lower():
+            raise ModelError(f"the LLM server at {self.base_url} has no model {self.model!r}: {text}")
+        raise GenerationError(f"the LLM server at {self.base_url} answered HTTP {resp.status_code}: {text}")
+
+    def _errors(self):
+        return _HttpErrors(self)
+
+
+class _HttpErrors:
+    """Connection refused, timeouts and dropped streams, as errors that say what to check."""
+
+    def __init__(self, gen: OpenAIChatGenerator):
+        self.gen = gen
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        import httpx
+
+        if isinstance(exc, httpx.TimeoutException):
+            raise GenerationError(f"the LLM server at {self.gen.base_url} did not answer within {self.gen.timeout:g} s "
+                                  "(llm_timeout)") from exc
+        if isinstance(exc, httpx.ConnectError):
+            raise GenerationError(f"cannot reach the LLM server at {self.gen.base_url} ({exc}); is it running?") from exc
+        if isinstance(exc, httpx.TransportError):
+            raise GenerationError(f"lost the LLM server at {self.gen.base_url} while answering ({exc})") from exc
+        return False

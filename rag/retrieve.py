@@ -82,9 +82,11 @@ class HybridRetriever:
         self._keyword: KeywordIndex | None = None
         self._committed: dict[str, str] = {}
         self._by_id: dict[str, int] = {}
+        self._version: str | None = None
 
     def refresh(self) -> None:
-        """Re-read the store (after ingest or remove)."""
+        """Re-read the store (after ingest or remove, here or in another process)."""
+        self._version = self.store.version()  # read first: a write during the re-read shows up next time
         chunks = self.store.all_chunks()
         self._committed = self.store.committed_hashes()
         self._keyword = KeywordIndex(chunks)
@@ -96,8 +98,14 @@ class HybridRetriever:
             self.refresh()
         return self._keyword
 
+    def refresh_if_changed(self) -> None:
+        """One cheap read of the store's version; the keyword index is rebuilt only if it moved."""
+        if self._keyword is None or self.store.version() != self._version:
+            self.refresh()
+
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         top_k = top_k or self.top_k
+        self.refresh_if_changed()
         keyword = self.keyword
         if not keyword.chunks:
             raise IndexEmptyError("the index is empty: run `rag ingest` first")

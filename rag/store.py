@@ -38,16 +38,49 @@ def _chroma_settings():
     return Settings(anonymized_telemetry=False, allow_reset=False)
 
 
-class ChromaStore:
-    """Chunks and articles in a persistent (or server) Chroma."""
+DOCS_SUFFIX = "-docs"
 
-    def __init__(self, path: str | Path | None = None, collection: str = "articles", client=None, page: int = 5000):
+
+def _guard(method):
+    """Turns a lost server connection into a StoreError that says where and what to do."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if self.url and _is_connection_error(exc):
+                self._chunks = self._docs = None
+                raise StoreError(f"lost the Chroma server at {self.url} ({_reason(exc)}); is it running?") from exc
+            raise
+
+    return wrapper
+
+
+class ChromaStore:
+    """Chunks and articles in a persistent Chroma (``path``) or a Chroma server (``url``).
+
+    A named ``collection`` is one article set: its chunks live in the Chroma collection of that
+    name, its article records in ``<name>-docs``. Every write stamps the records collection with a
+    new version, so a process sharing a server can tell when another one changed the articles.
+    """
+
+    def __init__(self, path: str | Path | None = None, collection: str = "articles", client=None, page: int = 5000,
+                 url: str = ""):
         self.path = Path(path) if path else None
+        self.url = url
         self.collection_name = collection
         self.page = page  # records per read when a whole collection is read
         self._client = client
         self._chunks = None
         self._docs = None
+
+    @property
+    def where(self) -> str:
+        return f"the Chroma server at {self.url}" if self.url else f"the index at {self.path}"
 
     # -- connection ------------------------------------------------------------
     @property
@@ -55,6 +88,19 @@ class ChromaStore:
         if self._client is None:
             import chromadb
 
+            if self.url:
+                from urllib.parse import urlparse
+
+                u = urlparse(self.url)
+                try:
+                    self._client = chromadb.HttpClient(
+                        host=u.hostname, port=u.port or (443 if u.scheme == "https" else 80),
+                        ssl=u.scheme == "https", settings=_chroma_settings(),
+                    )
+                except Exception as exc:
+                    raise StoreError(f"cannot reach the Chroma server at {self.url} ({_reason(exc)}); is it running? "
+                                     f"Start one with `chroma run --path DIR --port {u.port or 8000}`") from exc
+                return self._client
             if self.path is None:
                 raise StoreError("no index directory given")
             self.path.mkdir(parents=True, exist_ok=True)
@@ -63,6 +109,25 @@ class ChromaStore:
             except Exception as exc:
                 raise StoreError(f"cannot open the index at {self.path}: {exc}") from exc
         return self._client
+
+    @_guard
+    def collections(self) -> list[tuple[str, int]]:
+        """Every article set in this store: (name, number of articles)."""
+        names = {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
+        return [(name[: -len(DOCS_SUFFIX)], self.client.get_collection(name).count()) for name in sorted(names)
+                if name.endswith(DOCS_SUFFIX) and name[: -len(DOCS_SUFFIX)] in names]
+
+    @_guard
+    def version(self) -> str:
+        """Changes whenever any process adds or removes articles in this collection."""
+        meta = self.client.get_or_create_collection(self.collection_name + DOCS_SUFFIX, embedding_function=None).metadata
+        return str((meta or {}).get("version", ""))
+
+    def _bump_version(self) -> None:
+        import uuid
+
+        self.docs.modify(metadata={"version": uuid.uuid4().hex})
+
 
     @property
     def chunks(self):
@@ -77,11 +142,12 @@ class ChromaStore:
     def docs(self):
         if self._docs is None:
             self._docs = self.client.get_or_create_collection(
-                f"{self.collection_name}-docs", embedding_function=None,
+                self.collection_name + DOCS_SUFFIX, embedding_function=None,
             )
         return self._docs
 
     # -- writes ----------------------------------------------------------------
+    @_guard
     def put(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Replace an article's chunks, then commit its record."""
         self.delete_chunks(article.source)
@@ -107,18 +173,23 @@ class ChromaStore:
                 "outlet": article.outlet, "byline": article.byline, "date": article.date,
             }],
         )
+        self._bump_version()
 
     def delete_chunks(self, source: str) -> None:
         self.chunks.delete(where={"source": source})
 
+    @_guard
     def remove(self, source: str) -> bool:
         """Take an article out. Returns False if it was not indexed."""
         known = bool(self.docs.get(ids=[source], include=[])["ids"])
         self.docs.delete(ids=[source])  # the record goes first: its chunks stop counting at once
         self.delete_chunks(source)
+        if known:
+            self._bump_version()
         return known
 
     # -- reads -----------------------------------------------------------------
+    @_guard
     def articles(self, with_text: bool = False) -> list[StoredArticle]:
         include = ["metadatas", "documents"] if with_text else ["metadatas"]
         got = _get_all(self.docs, include, self.page)
@@ -128,16 +199,19 @@ class ChromaStore:
         ]
         return sorted(out, key=lambda a: a.source)
 
+    @_guard
     def article(self, source: str) -> StoredArticle | None:
         got = self.docs.get(ids=[source], include=["metadatas", "documents"])
         if not got["ids"]:
             return None
         return _to_article(source, got["metadatas"][0], got["documents"][0])
 
+    @_guard
     def committed_hashes(self) -> dict[str, str]:
         got = _get_all(self.docs, ["metadatas"], self.page)
         return {s: str((m or {}).get("content_hash", "")) for s, m in zip(got["ids"], got["metadatas"])}
 
+    @_guard
     def all_chunks(self) -> list[Chunk]:
         """Every chunk of every committed article, in article order."""
         committed = self.committed_hashes()
@@ -149,6 +223,7 @@ class ChromaStore:
         ]
         return sorted(out, key=lambda c: (c.source, c.index))
 
+    @_guard
     def query(self, vector: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
         """Nearest chunks by cosine similarity (1 - cosine distance), best first."""
         count = self.chunks.count()
@@ -162,8 +237,20 @@ class ChromaStore:
             for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
         ]
 
+    @_guard
     def count(self) -> int:
         return self.docs.count()
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import httpx
+
+    text = str(exc)
+    return isinstance(exc, (httpx.TransportError, ConnectionError)) or "Could not connect" in text
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
 
 def _get_all(collection, include: list[str], page: int) -> dict:

@@ -13,7 +13,13 @@ from fakes import HashEmbedder  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def isolated_paths(tmp_path, monkeypatch):
-    """Every data path (index, caches) points into tmp_path; nothing touches the checkout's index/."""
+    """Every data path (index, caches) points into tmp_path; nothing touches the checkout's index/.
+    Settings from the developer's shell (RAG_CHROMA_URL, RAG_LLM_URL, ...) do not leak in."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("RAG_") or name == "OPENAI_API_KEY":
+            monkeypatch.delenv(name)
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
@@ -49,3 +55,9 @@ def indexed(store, embedder, seeds):
 
     ingest([seeds], store, embedder, Chunker(), progress=False)
     return store
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory):
+    """One assembled model file for the whole session (assembling and hashing 491 MB takes seconds)."""
+    return tmp_path_factory.mktemp("model-cache")

@@ -12,12 +12,6 @@ from conftest import SEEDS
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def model_cache(tmp_path_factory):
-    """One assembled model file for the whole session (assembling and hashing 491 MB takes seconds)."""
-    return tmp_path_factory.mktemp("model-cache")
-
-
 def _rag(*args, env_extra=None, timeout=600):
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,

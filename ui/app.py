@@ -83,7 +83,12 @@ class Runtime:
         self.cfg = cfg
         self.store = store or make_store(cfg)
         self.embedder = embedder or make_embedder(cfg)
-        self._make_generator = generator_factory or (lambda model: make_generator(_with(cfg, model=model)))
+        if generator_factory is None:
+            if cfg.llm_url:  # the model picker names a model on the LLM server
+                generator_factory = lambda model: make_generator(_with(cfg, llm_model=model))  # noqa: E731
+            else:
+                generator_factory = lambda model: make_generator(_with(cfg, model=model))  # noqa: E731
+        self._make_generator = generator_factory
         self._pipelines: dict[str, object] = {}
         self._lock = threading.Lock()
         self.uploads_dir = Path(cfg.index_dir) / "uploads"
@@ -96,13 +101,23 @@ class Runtime:
     def pipeline(self, model: str | None = None):
         from rag.build import make_pipeline
 
-        model = (model or self.cfg.model).strip()
+        model = (model or self.default_model).strip()
         with self._lock:
             if model not in self._pipelines:
                 generator = self._make_generator(model)
                 self._pipelines[model] = make_pipeline(_with(self.cfg, model=model), store=self.store,
                                                        embedder=self.embedder, generator=generator)
             return self._pipelines[model]
+
+    @property
+    def default_model(self) -> str:
+        return (self.cfg.llm_model if self.cfg.llm_url else self.cfg.model) or ""
+
+    def warm_up(self) -> None:
+        """Load the default model and the embedder now, so the first question is not a cold start."""
+        pipeline = self.pipeline()
+        pipeline.generator.load()  # a missing model or a server that is down fails here, at start
+        self.embedder.embed(["warm up"])
 
     def article(self, source: str) -> StoredArticle | None:
         return self.store.article(source)
@@ -219,6 +234,12 @@ def build_app(runtime: Runtime):
             yield history, ""
 
     def upload(files, progress=gr.Progress(track_tqdm=True)):
+        try:
+            return _upload(files, progress)
+        except RagError as exc:
+            return f"❌ {exc}", gr.update(), gr.update(), None
+
+    def _upload(files, progress):
         notes, accepted = [], []
         runtime.uploads_dir.mkdir(parents=True, exist_ok=True)
         for f in files or []:
@@ -241,9 +262,12 @@ def build_app(runtime: Runtime):
 
     def remove(source):
         if not source:
-            return "Choose an article to remove.", library_html(runtime.articles()), gr.update()
-        msg = f"Removed {source}." if runtime.remove(source) else f"{source} is not in the index."
-        arts = runtime.articles()
+            return "Choose an article to remove.", gr.update(), gr.update()
+        try:
+            msg = f"Removed {source}." if runtime.remove(source) else f"{source} is not in the index."
+            arts = runtime.articles()
+        except RagError as exc:
+            return f"❌ {exc}", gr.update(), gr.update()
         return msg, library_html(arts), gr.update(choices=[a.source for a in arts], value=None)
 
     with gr.Blocks(title="Ask the articles") as demo:
@@ -272,8 +296,13 @@ def build_app(runtime: Runtime):
                                            scale=3, elem_id="remove-pick")
                         rm = gr.Button("Remove", variant="stop", scale=1, min_width=80, elem_id="remove")
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
-                    model = gr.Dropdown(choices=list(PACKAGED), value=cfg.model, allow_custom_value=True,
-                                        label="Model (a packaged name or a .gguf path)", elem_id="model")
+                    if cfg.llm_url:
+                        served = runtime.default_model or runtime.pipeline().generator.name
+                        model = gr.Dropdown(choices=[served], value=served, allow_custom_value=True,
+                                            label=f"Model on the LLM server {cfg.llm_url}", elem_id="model")
+                    else:
+                        model = gr.Dropdown(choices=list(PACKAGED), value=cfg.model, allow_custom_value=True,
+                                            label="Model (a packaged name or a .gguf path)", elem_id="model")
                     top_k = gr.Slider(1, 10, value=cfg.top_k, step=1, label="Passages to retrieve (top-k)")
                     scores = gr.Checkbox(False, label="Show retrieval scores", elem_id="scores")
 
@@ -293,7 +322,7 @@ def serve(cfg: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple[st
     """Build the index if it is empty, load the models once, serve the page."""
     runtime = runtime or Runtime(cfg)
     runtime.ensure_index(progress=True)
-    runtime.pipeline()  # checks the default model now (a missing one fails here); it loads on the first question
+    runtime.warm_up()  # models load now: a missing one fails here, and the first question is fast
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         print(f"rag: warning: serving on {host} without --auth: anyone who can reach this address can use it",
               file=sys.stderr)

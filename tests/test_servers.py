@@ -1,0 +1,256 @@
+"""Beyond one machine, against real servers started here on loopback: `chroma run` and
+`python -m llama_cpp.server` with the packaged model. No mocks of either server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import SEEDS
+from ui_server import NEW_ARTICLE, free_port
+
+pytestmark = pytest.mark.slow
+QUESTION = "Which country became the tenth member of the SCO?"
+ARTICLES = {p.name: p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")}
+
+
+def _spawn(cmd: list[str], log: Path) -> subprocess.Popen:
+    """Server output goes to a file: a pipe nobody reads fills up and blocks the server (Chroma logs every request)."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
+    proc.log = log
+    return proc
+
+
+def _wait(url: str, proc: subprocess.Popen, what: str, limit: float = 120.0) -> None:
+    t = time.monotonic()
+    while time.monotonic() - t < limit:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {proc.log.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not start within {limit:.0f} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def start_chroma(path: Path, port: int) -> subprocess.Popen:
+    chroma = Path(sys.executable).parent / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    proc = _spawn([str(chroma), "run", "--path", str(path), "--port", str(port)], path.parent / f"chroma-{port}.log")
+    _wait(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, "chroma run")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory):
+    port = free_port()
+    proc = start_chroma(tmp_path_factory.mktemp("chroma-server"), port)
+    yield f"http://127.0.0.1:{port}"
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def llm_url(model_cache, tmp_path_factory):
+    from rag.models import resolve_model
+
+    model = resolve_model("qwen2.5-coder-0.5b", model_cache)
+    port = free_port()
+    proc = _spawn(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "qwen2.5-coder-0.5b",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 2),
+         "--verbose", "False"],
+        tmp_path_factory.mktemp("llm-server") / "server.log")
+    _wait(f"http://127.0.0.1:{port}/v1/models", proc, "llama_cpp.server")
+    yield f"http://127.0.0.1:{port}/v1"
+    _stop(proc)
+
+
+def rag(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def _assert_cited_belarus(out: dict) -> None:
+    assert out["refused"] is False and "belarus" in out["answer"].lower()
+    assert out["citations"]
+    for c in out["citations"]:
+        assert c["quote"] in ARTICLES[c["source"]]
+
+
+# -- Chroma server -------------------------------------------------------------------------
+
+def test_chroma_server_ingest_ask_remove(chroma_url, model_cache, tmp_path):
+    env = {"RAG_CHROMA_URL": chroma_url, "RAG_CACHE_DIR": str(model_cache), "RAG_COLLECTION": "cli-flow",
+           "RAG_INDEX_DIR": str(tmp_path / "not-used")}
+    proc = rag("ingest", "--quiet", str(SEEDS), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "5 added" in proc.stdout
+
+    proc = rag("ask", "--json", QUESTION, env=env)
+    assert proc.returncode == 0, proc.stderr
+    _assert_cited_belarus(json.loads(proc.stdout))
+
+    target = "000_be872feae246cb84.txt"
+    proc = rag("remove", target, env=env)
+    assert proc.returncode == 0 and f"removed {target}" in proc.stdout
+    listed = json.loads(rag("list", "--json", env=env).stdout)
+    assert sorted(d["source"] for d in listed) == sorted(set(ARTICLES) - {target})
+    # Nothing went to the embedded index: everything lives on the server.
+    assert not (tmp_path / "not-used").exists()
+
+    proc = rag("ask", "--json", QUESTION, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert all(c["source"] != target for c in out["citations"])
+    assert target not in [r["source"] for r in out["retrieved"]]
+
+
+def test_two_processes_share_a_chroma_server(chroma_url, tmp_path):
+    """A long-lived process (this one, like a UI worker) sees an article another process ingests."""
+    from rag.build import make_embedder, run_ingest
+    from rag.config import Config
+    from rag.retrieve import HybridRetriever
+    from rag.store import ChromaStore
+
+    cfg = Config.from_env(chroma_url=chroma_url, collection="shared")
+    store = ChromaStore(url=chroma_url, collection="shared")
+    embedder = make_embedder(cfg)
+    run_ingest(cfg, [SEEDS], store, embedder, progress=False)
+    retriever = HybridRetriever(store, embedder)
+    assert "floating library" not in " ".join(h.chunk.text for h in retriever.search("Vellmar floating library"))
+
+    article = tmp_path / "vellmar.txt"
+    article.write_text(NEW_ARTICLE, encoding="utf-8")
+    proc = rag("ingest", "--quiet", str(article), env={"RAG_CHROMA_URL": chroma_url, "RAG_COLLECTION": "shared"})
+    assert proc.returncode == 0, proc.stderr
+
+    hits = retriever.search("Vellmar floating library")  # no explicit refresh: the store's version moved
+    assert hits[0].chunk.source == "vellmar.txt"
+
+    # And the other way round: what this process removes, a new process no longer lists.
+    assert store.remove("vellmar.txt")
+    listed = json.loads(rag("list", "--json", env={"RAG_CHROMA_URL": chroma_url, "RAG_COLLECTION": "shared"}).stdout)
+    assert "vellmar.txt" not in [d["source"] for d in listed] and len(listed) == 5
+
+
+def test_collections_on_a_server_are_separate(chroma_url, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    (one / "vellmar.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    for name in ("000_be872feae246cb84.txt", "001_27e2c4d3b7fe8b50.txt"):
+        if (SEEDS / name).exists():
+            (two / name).write_text((SEEDS / name).read_text(encoding="utf-8"), encoding="utf-8")
+    env = {"RAG_CHROMA_URL": chroma_url}
+    assert rag("--collection", "town-news", "ingest", "--quiet", str(one), env=env).returncode == 0
+    assert rag("ingest", "--collection", "world-news", "--quiet", str(two), env=env).returncode == 0
+    town = json.loads(rag("list", "--json", "--collection", "town-news", env=env).stdout)
+    assert [d["source"] for d in town] == ["vellmar.txt"]
+    world = json.loads(rag("list", "--json", "--collection", "world-news", env=env).stdout)
+    assert "vellmar.txt" not in [d["source"] for d in world] and world
+    sets = dict((d["collection"], d["articles"]) for d in json.loads(rag("list", "--collections", "--json", env=env).stdout))
+    assert sets["town-news"] == 1 and sets["world-news"] == len(world)
+
+
+def test_chroma_server_down_is_a_clear_error(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    for args in (["list"], ["ingest", str(SEEDS)], ["ask", QUESTION]):
+        proc = rag(*args, env={"RAG_CHROMA_URL": url})
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert f"cannot reach the Chroma server at {url}" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_chroma_server_dies_and_returns(tmp_path):
+    """A long-lived client gets a clear error while the server is down, and works again after."""
+    from fakes import HashEmbedder
+    from rag.errors import StoreError
+    from rag.ingest import ingest
+    from rag.chunk import Chunker
+    from rag.store import ChromaStore
+
+    port = free_port()
+    proc = start_chroma(tmp_path / "data", port)
+    store = ChromaStore(url=f"http://127.0.0.1:{port}", collection="flaky")
+    ingest([SEEDS], store, HashEmbedder(), Chunker(), progress=False)
+    assert store.count() == 5
+    _stop(proc)
+    with pytest.raises(StoreError, match="lost the Chroma server"):
+        store.articles()
+    proc = start_chroma(tmp_path / "data", port)
+    try:
+        assert store.count() == 5 and len(store.articles()) == 5
+    finally:
+        _stop(proc)
+
+
+# -- OpenAI-compatible LLM server --------------------------------------------------------------
+
+def test_ask_through_llama_cpp_server_streams_a_cited_answer(llm_url, tmp_path):
+    from rag.generate import OpenAIChatGenerator
+
+    gen = OpenAIChatGenerator(llm_url, model="qwen2.5-coder-0.5b", timeout=60)
+    pieces = list(gen.stream([{"role": "user", "content": "Count from one to five in words."}], max_tokens=24))
+    assert len(pieces) > 3  # it streamed, piece by piece
+    assert "three" in "".join(pieces).lower()
+
+    proc = rag("--llm-url", llm_url, "ask", "--json", QUESTION, env={"RAG_INDEX_DIR": str(tmp_path / "idx")})
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    _assert_cited_belarus(out)
+    assert out["model"] == "qwen2.5-coder-0.5b"
+
+
+def test_both_servers_run_the_eval(llm_url, chroma_url, tmp_path):
+    env = {"RAG_CHROMA_URL": chroma_url, "RAG_LLM_URL": llm_url, "RAG_COLLECTION": "eval-set"}
+    proc = rag("eval", "--quiet", "--dataset", "evals/seeds_qa.jsonl", "--split", "test", "--limit", "4",
+               "--out", str(tmp_path / "out"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 4
+    for r in results:
+        for c in r["citations"]:
+            assert c["quote"] in ARTICLES[c["source"]]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["answers_with_citation"] == 1.0
+
+
+def test_llm_server_errors_are_clear(llm_url, tmp_path):
+    from rag.errors import GenerationError
+    from rag.generate import OpenAIChatGenerator
+
+    env = {"RAG_INDEX_DIR": str(tmp_path / "idx")}
+    proc = rag("--llm-url", llm_url, "--llm-model", "gpt-17", "ask", QUESTION, env=env)
+    assert proc.returncode == 1
+    assert "has no model 'gpt-17'; it serves: qwen2.5-coder-0.5b" in proc.stderr
+
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    proc = rag("--llm-url", down, "ask", QUESTION, env=env)
+    assert proc.returncode == 1 and f"cannot reach the LLM server at {down}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    # Slow: a real prompt of several hundred new tokens takes the server seconds; a 0.2 s limit must cut it off.
+    gen = OpenAIChatGenerator(llm_url, model="qwen2.5-coder-0.5b", timeout=0.2).load()
+    long_prompt = " ".join(ARTICLES[sorted(ARTICLES)[1]].split()[:350])
+    t = time.monotonic()
+    with pytest.raises(GenerationError, match=r"did not answer within 0.2 s"):
+        list(gen.stream([{"role": "user", "content": long_prompt + "\nSummarise this in one line."}], max_tokens=32))
+    assert time.monotonic() - t < 1.5  # the limit was honoured, not the server's own pace
