@@ -69,18 +69,23 @@ def chroma_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def llm_url(model_cache, tmp_path_factory):
+    port = free_port()
+    proc = start_llm(model_cache, port, tmp_path_factory.mktemp("llm-server"))
+    yield f"http://127.0.0.1:{port}/v1"
+    _stop(proc)
+
+
+def start_llm(model_cache: Path, port: int, log_dir: Path) -> subprocess.Popen:
     from rag.models import resolve_model
 
     model = resolve_model("qwen2.5-coder-0.5b", model_cache)
-    port = free_port()
     proc = _spawn(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "qwen2.5-coder-0.5b",
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 2),
          "--verbose", "False"],
-        tmp_path_factory.mktemp("llm-server") / "server.log")
+        log_dir / f"llm-{port}.log")
     _wait(f"http://127.0.0.1:{port}/v1/models", proc, "llama_cpp.server")
-    yield f"http://127.0.0.1:{port}/v1"
-    _stop(proc)
+    return proc
 
 
 def rag(*args, env=None, timeout=300):
@@ -254,3 +259,51 @@ def test_llm_server_errors_are_clear(llm_url, tmp_path):
     with pytest.raises(GenerationError, match=r"did not answer within 0.2 s"):
         list(gen.stream([{"role": "user", "content": long_prompt + "\nSummarise this in one line."}], max_tokens=32))
     assert time.monotonic() - t < 1.5  # the limit was honoured, not the server's own pace
+
+
+def test_ui_through_both_servers(chroma_url, model_cache, tmp_path):
+    """The chat page on a Chroma server and an LLM server: ask, upload, remove; then the LLM server
+    goes away and comes back, and the page shows an error, then answers again."""
+    from gradio_client import Client, handle_file
+
+    from rag.config import Config
+    from ui.app import Runtime, serve
+    from ui_server import free_port
+
+    from ui.app import message_text
+
+    llm_port = free_port()
+    llm = start_llm(model_cache, llm_port, tmp_path)
+    cfg = Config.from_env(chroma_url=chroma_url, llm_url=f"http://127.0.0.1:{llm_port}/v1", collection="ui-desk",
+                          seeds_dir=SEEDS)
+    runtime = Runtime(cfg)
+    port = free_port()
+    demo = serve(cfg, host="127.0.0.1", port=port, runtime=runtime, block=False)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+
+        def ask(question):
+            chat, _ = client.predict(question, [], "qwen2.5-coder-0.5b", 5, False, api_name="/ask")
+            return message_text(chat[-1]["content"])
+
+        reply = ask(QUESTION)
+        assert "Belarus" in reply and "class='cite" in reply
+
+        _stop(llm)  # the model server goes away: the page says so and stays up
+        reply = ask(QUESTION)
+        assert "cannot reach the LLM server" in reply
+        llm = start_llm(model_cache, llm_port, tmp_path)  # ... and comes back
+        reply = ask(QUESTION)
+        assert "Belarus" in reply and "class='cite" in reply
+
+        article = tmp_path / "vellmar.txt"
+        article.write_text(NEW_ARTICLE, encoding="utf-8")
+        status, *_ = client.predict([handle_file(str(article))], api_name="/upload")
+        assert "1 added" in status
+        listed = json.loads(rag("list", "--json", env={"RAG_CHROMA_URL": chroma_url, "RAG_COLLECTION": "ui-desk"}).stdout)
+        assert "vellmar.txt" in [d["source"] for d in listed]  # another process sees the upload on the server
+        status, *_ = client.predict("vellmar.txt", api_name="/remove")
+        assert "Removed vellmar.txt" in status
+    finally:
+        demo.close()
+        _stop(llm)
