@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -289,5 +290,21 @@ def cmd_eval(args) -> int:
 COMMANDS = {"eval": cmd_eval, "ingest": cmd_ingest, "ask": cmd_ask, "list": cmd_list, "remove": cmd_remove,
             "models": cmd_models, "ui": cmd_ui, "config": cmd_config}
 
+# Read-only commands whose process may end at once: tearing down torch, llama.cpp and Chroma
+# takes about a second after the answer is printed, and nothing is left to save.
+FAST_EXIT = {"ask", "list", "config", "models"}
+
+
+def entry() -> None:
+    """The `rag` executable: main(), then a quick exit for read-only commands."""
+    args = _parser().parse_args()
+    code = main(sys.argv[1:])
+    if args.command in FAST_EXIT:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
