@@ -92,6 +92,15 @@ def test_rejected_uploads_say_why(server, tmp_path):
     assert "empty.md: the file is empty" in status
     assert table.count("<tr>") == before + 1  # header row + one per article, as before
 
+    # Far over the limit (the test server allows 1 MB; Gradio's cap is twice that plus 1 MB): refused
+    # by the server while uploading, so nothing lands in the uploads folder.
+    huge = tmp_path / "enormous.txt"
+    huge.write_bytes(b"word " * 700_000)  # 3.5 MB
+    with pytest.raises(Exception, match="(?i)size|large|exceed"):
+        client.predict([handle_file(str(huge))], api_name="/upload")
+    assert not (runtime.uploads_dir / "enormous.txt").exists()
+    assert len(runtime.articles()) == before
+
 
 def test_a_failing_model_is_a_message_in_the_chat_and_the_app_keeps_running(tmp_path):
     from rag.errors import ModelError

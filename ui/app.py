@@ -335,6 +335,9 @@ def serve(cfg: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple[st
               file=sys.stderr)
     demo = build_app(runtime)
     demo.queue(default_concurrency_limit=1)  # one model per process: answers are generated one at a time
+    # Gradio's own cap stops a huge upload at the HTTP layer, before it fills the disk; files between
+    # our limit and this cap reach check_upload, which says why they are refused.
     demo.launch(server_name=host, server_port=port, auth=auth, css=CSS, js=JS, show_error=True,
+                max_file_size=int(cfg.max_file_mb * 2e6) + 1_000_000,
                 prevent_thread_lock=not block, quiet=not block)
     return demo
