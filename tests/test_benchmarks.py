@@ -1,4 +1,6 @@
-"""The synthetic corpus the benchmarks ingest: varied, deterministic, and readable by the real parser."""
+"""The benchmarks: the synthetic corpus (varied, deterministic, readable by the real parser) and the runner."""
+
+import pytest
 
 from benchmarks.synth import write_corpus
 from conftest import SEEDS
@@ -16,3 +18,29 @@ def test_synthetic_corpus_is_varied_deterministic_and_parseable(tmp_path):
     assert "Putin" in seeds and not any("Putin" in t for t in texts)  # names are swapped
     article = load_article(paths[0])
     assert article.title and article.date.endswith("May 2024") and len(article.text) > 300
+
+
+@pytest.mark.slow
+def test_benchmark_runner_stages_and_kept_work_folder(tmp_path):
+    """The one command, cut down: real embedder, seeds and a small synthetic corpus, kept for a second run."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "benchmarks", "--stages", "seeds,synthetic", "--articles", "30",
+           "--questions", "3", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]
+    first = subprocess.run(cmd + ["--name", "one.json"], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    one = json.loads((tmp_path / "out" / "one.json").read_text())
+    assert one["ingest_synthetic"]["articles"] == 30 and one["ingest_synthetic"]["chunks"] > 30
+    assert one["ingest_synthetic"]["unchanged_embedded"] == 0 and not one["ingest_synthetic"]["reused_index"]
+    assert one["retrieval_synthetic"]["chunks"] == one["ingest_synthetic"]["chunks"]
+    assert one["retrieval_seeds"]["search_s"]["n"] == 9 and one["machine"]["cores"] >= 1
+    assert "retrieval at" in first.stdout and "ask" not in one
+
+    second = subprocess.run(cmd + ["--name", "two.json"], capture_output=True, text=True, timeout=600)
+    two = json.loads((tmp_path / "out" / "two.json").read_text())
+    assert two["ingest_synthetic"]["reused_index"] and "(index reused)" in second.stdout
+
+    bad = subprocess.run(cmd[:3] + ["--stages", "seeds,warp"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown stage(s): warp" in bad.stderr
