@@ -66,6 +66,21 @@ class KeywordIndex:
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """What one refresh read from the store."""
+
+    version: str
+    committed: dict[str, str]  # source -> content hash of its committed record
+    keyword: KeywordIndex
+    by_id: dict[str, int]  # chunk id -> position in keyword.chunks
+
+
+def _terms(snap: _Snapshot, cid: str, chunk: Chunk) -> list[str]:
+    i = snap.by_id.get(cid)
+    return snap.keyword.terms[i] if i is not None else content_terms(chunk.title + " " + chunk.text)
+
+
 class HybridRetriever:
     """Dense + BM25 candidates, reciprocal-rank fusion, near-duplicate folding."""
 
@@ -79,40 +94,37 @@ class HybridRetriever:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.dup_threshold = dup_threshold
-        self._keyword: KeywordIndex | None = None
-        self._committed: dict[str, str] = {}
-        self._by_id: dict[str, int] = {}
-        self._version: str | None = None
+        self._snapshot: _Snapshot | None = None  # replaced whole, so a search never mixes two refreshes
 
     def refresh(self) -> None:
         """Re-read the store (after ingest or remove, here or in another process)."""
-        self._version = self.store.version()  # read first: a write during the re-read shows up next time
+        version = self.store.version()  # read first: a write during the re-read shows up next time
         chunks = self.store.all_chunks()
-        self._committed = self.store.committed_hashes()
-        self._keyword = KeywordIndex(chunks)
-        self._by_id = {c.id: i for i, c in enumerate(chunks)}
+        committed = self.store.committed_hashes()
+        self._snapshot = _Snapshot(version, committed, KeywordIndex(chunks), {c.id: i for i, c in enumerate(chunks)})
 
     @property
     def keyword(self) -> KeywordIndex:
-        if self._keyword is None:
+        if self._snapshot is None:
             self.refresh()
-        return self._keyword
+        return self._snapshot.keyword
 
     def refresh_if_changed(self) -> None:
         """One cheap read of the store's version; the keyword index is rebuilt only if it moved."""
-        if self._keyword is None or self.store.version() != self._version:
+        if self._snapshot is None or self.store.version() != self._snapshot.version:
             self.refresh()
 
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         top_k = top_k or self.top_k
         self.refresh_if_changed()
-        keyword = self.keyword
+        snap = self._snapshot  # one consistent view, even if another thread refreshes meanwhile
+        keyword = snap.keyword
         if not keyword.chunks:
             raise IndexEmptyError("the index is empty: run `rag ingest` first")
         qvec = self.embedder.embed([query])[0]
         dense = [
             (c, s) for c, s in self.store.query(qvec, self.candidates)
-            if self._committed.get(c.source) == c.content_hash
+            if snap.committed.get(c.source) == c.content_hash
         ]
         lexical = keyword.search(query, self.candidates)
 
@@ -131,7 +143,7 @@ class HybridRetriever:
         kept_terms: list[set] = []
         folded: dict[int, list[str]] = {}
         for cid in order:
-            terms = set(self._terms(cid, info[cid]["chunk"]))
+            terms = set(_terms(snap, cid, info[cid]["chunk"]))
             dup_of = next((j for j, t in enumerate(kept_terms) if jaccard(terms, t) >= self.dup_threshold), None)
             if dup_of is not None:
                 folded.setdefault(dup_of, []).append(cid)
@@ -146,9 +158,6 @@ class HybridRetriever:
             for i, h in enumerate(hits)
         ]
 
-    def _terms(self, cid: str, chunk: Chunk) -> list[str]:
-        i = self._by_id.get(cid)
-        return self.keyword.terms[i] if i is not None else content_terms(chunk.title + " " + chunk.text)
 
 
 def ranked_sources(hits: list[Hit]) -> list[tuple[str, float]]:

