@@ -99,8 +99,8 @@ class HybridRetriever:
     def refresh(self) -> None:
         """Re-read the store (after ingest or remove, here or in another process)."""
         version = self.store.version()  # read first: a write during the re-read shows up next time
-        chunks = self.store.all_chunks()
         committed = self.store.committed_hashes()
+        chunks = self.store.all_chunks(committed)  # the article records are read once per refresh
         self._snapshot = _Snapshot(version, committed, KeywordIndex(chunks), {c.id: i for i, c in enumerate(chunks)})
 
     @property
@@ -157,7 +157,6 @@ class HybridRetriever:
             Hit(h.chunk, h.score, h.dense, h.keyword, tuple(folded.get(i, ()))) if i in folded else h
             for i, h in enumerate(hits)
         ]
-
 
 
 def ranked_sources(hits: list[Hit]) -> list[tuple[str, float]]:

@@ -128,7 +128,6 @@ class ChromaStore:
 
         self.docs.modify(metadata={"version": uuid.uuid4().hex})
 
-
     @property
     def chunks(self):
         if self._chunks is None:
@@ -212,9 +211,10 @@ class ChromaStore:
         return {s: str((m or {}).get("content_hash", "")) for s, m in zip(got["ids"], got["metadatas"])}
 
     @_guard
-    def all_chunks(self) -> list[Chunk]:
-        """Every chunk of every committed article, in article order."""
-        committed = self.committed_hashes()
+    def all_chunks(self, committed: dict[str, str] | None = None) -> list[Chunk]:
+        """Every chunk of every committed article, in article order. ``committed`` is
+        ``committed_hashes()`` when the caller has already read it."""
+        committed = self.committed_hashes() if committed is None else committed
         got = _get_all(self.chunks, ["documents", "metadatas"], self.page)
         out = [
             _to_chunk(cid, doc, meta)
