@@ -76,11 +76,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    return _run(_parser(), argv)[0]
+
+
+def _run(parser: argparse.ArgumentParser, argv) -> tuple[int, str | None]:
+    """(exit code, command name) for the arguments ``argv``."""
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
-        return 0
+        return 0, None
+    return _dispatch(args), args.command
+
+
+def _dispatch(args) -> int:
     try:
         return COMMANDS[args.command](args)
     except InputError as exc:
@@ -297,9 +305,8 @@ FAST_EXIT = {"ask", "list", "config", "models"}
 
 def entry() -> None:
     """The `rag` executable: main(), then a quick exit for read-only commands."""
-    args = _parser().parse_args()
-    code = main(sys.argv[1:])
-    if args.command in FAST_EXIT:
+    code, command = _run(_parser(), sys.argv[1:])
+    if command in FAST_EXIT:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

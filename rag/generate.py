@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -153,27 +154,17 @@ class OpenAIChatGenerator(Generator):
             raise ModelError(f"the LLM server at {self.base_url} has no model {self.model!r}: {text}")
         raise GenerationError(f"the LLM server at {self.base_url} answered HTTP {resp.status_code}: {text}")
 
+    @contextmanager
     def _errors(self):
-        return _HttpErrors(self)
-
-
-class _HttpErrors:
-    """Connection refused, timeouts and dropped streams, as errors that say what to check."""
-
-    def __init__(self, gen: OpenAIChatGenerator):
-        self.gen = gen
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
+        """Connection refused, timeouts and dropped streams, as errors that say what to check."""
         import httpx
 
-        if isinstance(exc, httpx.TimeoutException):
-            raise GenerationError(f"the LLM server at {self.gen.base_url} did not answer within {self.gen.timeout:g} s "
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise GenerationError(f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s "
                                   "(llm_timeout)") from exc
-        if isinstance(exc, httpx.ConnectError):
-            raise GenerationError(f"cannot reach the LLM server at {self.gen.base_url} ({exc}); is it running?") from exc
-        if isinstance(exc, httpx.TransportError):
-            raise GenerationError(f"lost the LLM server at {self.gen.base_url} while answering ({exc})") from exc
-        return False
+        except httpx.ConnectError as exc:
+            raise GenerationError(f"cannot reach the LLM server at {self.base_url} ({exc}); is it running?") from exc
+        except httpx.TransportError as exc:
+            raise GenerationError(f"lost the LLM server at {self.base_url} while answering ({exc})") from exc
