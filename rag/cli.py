@@ -176,9 +176,10 @@ def cmd_list(args) -> int:
         sets = store.collections()
         if args.json:
             print(json.dumps([{"collection": n, "articles": k} for n, k in sets]))
-        elif not sets:
+            return 0
+        if not sets:
             print(f"No collections in {store.where}.")
-        for name, count in sets if not args.json else []:
+        for name, count in sets:
             print(f"{name:<30} {count:>6} articles" + ("  (current)" if name == store.collection_name else ""))
         return 0
     docs = store.articles()
