@@ -231,6 +231,7 @@ class ChromaStore:
         return [
             (_to_chunk(cid, doc, meta), 1.0 - float(dist))
             for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+            if meta is not None and doc is not None  # deleted by another writer between the vector search and the read
         ]
 
     @_guard
