@@ -10,6 +10,7 @@ from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import IndexEmptyError
 from .generate import Generator, LlamaCppGenerator
 from .ingest import IngestReport, ingest
+from .judge import Judge, LlamaCppJudge
 from .store import ChromaStore
 
 
@@ -39,6 +40,18 @@ def make_generator(cfg: Config) -> Generator:
     return gen
 
 
+NO_JUDGE = ("", "none", "off")
+
+
+def make_judge(cfg: Config) -> Judge | None:
+    """The check model, in-process (also when the answers come from an LLM server); None if switched off."""
+    if cfg.judge_model.strip().lower() in NO_JUDGE:
+        return None
+    from .models import resolve_model
+
+    return LlamaCppJudge(resolve_model(cfg.judge_model, cfg.cache_dir), n_threads=cfg.threads)
+
+
 def run_ingest(cfg: Config, paths, store: ChromaStore, embedder: Embedder, progress: bool = True) -> IngestReport:
     return ingest(paths, store, embedder, make_chunker(cfg), progress=progress,
                   max_bytes=int(cfg.max_file_mb * 1e6))
@@ -58,11 +71,15 @@ def ensure_index(cfg: Config, store: ChromaStore, embedder: Embedder, progress: 
     return report
 
 
+_FROM_CONFIG = object()
+
+
 def make_pipeline(cfg: Config, store: ChromaStore | None = None, embedder: Embedder | None = None,
-                  generator: Generator | None = None):
+                  generator: Generator | None = None, judge=_FROM_CONFIG):
     from .answer import Pipeline
 
     store = store or make_store(cfg)
     embedder = embedder or make_embedder(cfg)
     return Pipeline(store=store, embedder=embedder, generator=generator or make_generator(cfg),
+                    judge=make_judge(cfg) if judge is _FROM_CONFIG else judge,
                     top_k=cfg.top_k, evidence_k=cfg.evidence_k, max_tokens=cfg.max_tokens)

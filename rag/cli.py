@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question", help="the question, in quotes")
     ask.add_argument("--json", action="store_true", help="print one JSON object (the eval results format)")
     ask.add_argument("--model", help="packaged model name or path to a .gguf file (env RAG_MODEL)")
+    ask.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
     ask.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
     ask.add_argument("--no-stream", action="store_true", help="do not show the reply while it is generated")
 
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     ui.add_argument("--model", help="packaged model name or path to a .gguf file (env RAG_MODEL)")
+    ui.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
     ui.add_argument("--auth", help="USER:PASSWORD required to open the page (env RAG_UI_AUTH)")
 
     ev = sub.add_parser("eval", help="run an eval set (JSONL) and write results, summary and reports")
@@ -64,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", help="only questions of this split (dev or test)")
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--model", help="packaged model name or path to a .gguf file")
+    ev.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
     ev.add_argument("--pipeline", choices=["ours", "plain-llamaindex", "both"], default="ours",
                     help="our pipeline, the plain llama-index recipe, or both side by side (plain goes to OUT/plain-llamaindex)")
     ev.add_argument("--baseline", type=Path, help="an earlier --out folder to compare with")
@@ -132,7 +135,7 @@ def cmd_ask(args) -> int:
     from .build import ensure_index, make_embedder, make_generator, make_pipeline, make_store
 
     question = check_question(args.question)  # fail fast, before any model loads
-    cfg = _config(args, model=args.model, top_k=args.top_k)
+    cfg = _config(args, model=args.model, judge_model=args.judge_model, top_k=args.top_k)
     generator = make_generator(cfg).load()  # a missing model or a server that is down fails before any indexing
     store = make_store(cfg)
     embedder = make_embedder(cfg)
@@ -223,7 +226,7 @@ def cmd_ui(args) -> int:
         raise InputError(f"--port must be between 1 and 65535, got {args.port}")
     from ui.app import serve
 
-    serve(_config(args, model=args.model), host=args.host, port=args.port, auth=auth)
+    serve(_config(args, model=args.model, judge_model=args.judge_model), host=args.host, port=args.port, auth=auth)
     return 0
 
 
@@ -260,7 +263,7 @@ def cmd_eval(args) -> int:
     baseline = None
     if args.baseline:
         baseline = (json.loads((args.baseline / "summary.json").read_text()), read_results(args.baseline))
-    cfg = _config(args, model=args.model)
+    cfg = _config(args, model=args.model, judge_model=args.judge_model)
     generator = make_generator(cfg).load()
     store = make_store(cfg)
     embedder = make_embedder(cfg)

@@ -44,6 +44,7 @@ class Config:
     cache_dir: Path = field(default_factory=_default_cache)
     collection: str = "articles"
     model: str = "qwen2.5-coder-0.5b"
+    judge_model: str = "qwen2.5-coder-1.5b"  # checks each cited sentence answers the question; "none": word overlap only
     embed_model: str = "all-minilm-l6-v2"
     top_k: int = 5
     evidence_k: int = 4

@@ -37,8 +37,8 @@ def split_claims(reply: str) -> list[Claim]:
         sentence = reply[a:b]
         cites = tuple(int(n) for m in _MARKER.finditer(sentence) for n in re.split(r"\s*,\s*", m.group(1)))
         text = _MARKER.sub("", sentence).strip()
-        if re.fullmatch(r"[\W\d]*", text):
-            continue  # a stray marker or punctuation on its own
+        if not re.search(r"[^\W_]", text):
+            continue  # a stray marker or punctuation on its own; a bare number ("40%") is an answer
         claims.append(Claim(text=text, cites=cites))
     return claims
 

@@ -122,6 +122,8 @@ def test_to_dict_has_the_eval_fields(indexed, embedder):
 def test_split_claims_and_support():
     claims = split_claims("Belarus joined [2]. It was the tenth [1, 3]. [4]")
     assert [(c.text, c.cites) for c in claims] == [("Belarus joined.", (2,)), ("It was the tenth.", (1, 3))]
+    assert [(c.text, c.cites) for c in split_claims("40% [1]")] == [("40%", (1,))]  # a bare number answers
+    assert split_claims("[2] .") == []
     ev = "Putin celebrated Belarus’s accession as the tenth member of the SCO."
     assert support("Belarus became the tenth member.", ev) == 1.0
     assert support("Belarus became the 11th member.", ev) < 0.6

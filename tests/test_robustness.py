@@ -509,7 +509,8 @@ def test_ui_binds_to_loopback_and_warns_on_a_public_address_without_auth(tmp_pat
     from ui_server import free_port
 
     assert cli._parser().parse_args(["ui"]).host == "127.0.0.1"
-    cfg = Config(index_dir=tmp_path / "index", seeds_dir=SEEDS, cache_dir=tmp_path / "cache")
+    cfg = Config(index_dir=tmp_path / "index", seeds_dir=SEEDS, cache_dir=tmp_path / "cache",
+                 judge_model="none")  # the fake generator's replies are checked by word overlap alone
     runtime = Runtime(cfg, store=ChromaStore(cfg.index_dir), embedder=HashEmbedder(),
                       generator_factory=lambda model: ScriptedGenerator(extractive_reply))
     demo = serve(cfg, host="0.0.0.0", port=free_port(), runtime=runtime, block=False)

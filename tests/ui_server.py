@@ -25,7 +25,8 @@ def start(tmp: Path, reply=extractive_reply, generator_factory=None):
     seeds = tmp / "seeds"
     if not seeds.exists():
         shutil.copytree(SEEDS, seeds)
-    cfg = Config(index_dir=tmp / "index", seeds_dir=seeds, cache_dir=tmp / "cache", max_file_mb=1.0)
+    cfg = Config(index_dir=tmp / "index", seeds_dir=seeds, cache_dir=tmp / "cache", max_file_mb=1.0,
+                 judge_model="none")  # fake replies: word-overlap checks only
     factory = generator_factory or (lambda model: ScriptedGenerator(reply))
     runtime = Runtime(cfg, store=ChromaStore(cfg.index_dir), embedder=HashEmbedder(), generator_factory=factory)
     port = free_port()

@@ -77,8 +77,9 @@ JS = """
 class Runtime:
     """What the page needs, loaded once per process: settings, store, embedder, one pipeline per model."""
 
-    def __init__(self, cfg: Config, store=None, embedder=None, generator_factory: Callable | None = None):
-        from rag.build import make_embedder, make_generator, make_store
+    def __init__(self, cfg: Config, store=None, embedder=None, generator_factory: Callable | None = None,
+                 judge=None):
+        from rag.build import make_embedder, make_generator, make_judge, make_store
 
         self.cfg = cfg
         self.store = store or make_store(cfg)
@@ -89,6 +90,7 @@ class Runtime:
             else:
                 generator_factory = lambda model: make_generator(_with(cfg, model=model))  # noqa: E731
         self._make_generator = generator_factory
+        self.judge = judge if judge is not None else make_judge(cfg)  # one check model, shared by every pipeline
         self._pipelines: dict[str, object] = {}
         self._lock = threading.Lock()
         self.uploads_dir = Path(cfg.index_dir) / "uploads"
@@ -106,7 +108,7 @@ class Runtime:
             if model not in self._pipelines:
                 generator = self._make_generator(model)
                 self._pipelines[model] = make_pipeline(_with(self.cfg, model=model), store=self.store,
-                                                       embedder=self.embedder, generator=generator)
+                                                       embedder=self.embedder, generator=generator, judge=self.judge)
             return self._pipelines[model]
 
     @property
@@ -114,9 +116,11 @@ class Runtime:
         return (self.cfg.llm_model if self.cfg.llm_url else self.cfg.model) or ""
 
     def warm_up(self) -> None:
-        """Load the default model and the embedder now, so the first question is not a cold start."""
+        """Load the default model, the check model and the embedder now, so the first question is not a cold start."""
         pipeline = self.pipeline()
         pipeline.generator.load()  # a missing model or a server that is down fails here, at start
+        if self.judge is not None:
+            self.judge.load()
         self.embedder.embed(["warm up"])
 
     def article(self, source: str) -> StoredArticle | None:

@@ -1,0 +1,90 @@
+"""The answer check: does the sentence we are about to cite really answer the question?
+
+Word overlap cannot tell a question the articles answer in other words ("Beijing's leader"
+for "Xi") from one whose words all appear in a sentence about something else ("the SCO's
+Secretary-General" against "UN Secretary-General Antonio Guterres"). A second, larger
+instruction model reads the question and the one sentence and says Yes or No; its
+probability of "Yes" is the score, and the threshold on it was calibrated on the dev split.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from . import prompts
+from .errors import GenerationError, ModelError
+
+
+class Judge:
+    """Scores how likely one sentence answers a question, 0 to 1."""
+
+    name: str = "judge"
+
+    def load(self):
+        """Get ready (load weights); errors here say what to fix. Returns self."""
+        return self
+
+    def p_yes(self, question: str, sentence: str) -> float:
+        raise NotImplementedError
+
+
+class LlamaCppJudge(Judge):
+    """P("Yes") from a GGUF instruction model in-process, read from the logits of one forward pass.
+
+    Nothing is sampled: the prompt is evaluated once and the next-token logits of "Yes" and
+    "No" are compared. The prompt's shared start (system prompt, and the question when
+    several sentences of one question are judged) stays in the KV cache between calls.
+    """
+
+    def __init__(self, model_path: str | Path, n_ctx: int = 1024, n_threads: int = 2):
+        self.model_path = Path(model_path)
+        self.name = self.model_path.stem
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self._llm = None
+        self._format = None
+        self._yes = self._no = -1
+
+    def load(self) -> "LlamaCppJudge":
+        if self._llm is None:
+            try:
+                from llama_cpp import Llama
+                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+            except ImportError as exc:
+                raise ModelError("llama-cpp-python is not installed: pip install llama-cpp-python==0.3.36") from exc
+            try:
+                llm = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                            n_threads_batch=self.n_threads, verbose=False)
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelError(f"cannot load the check model {self.model_path}: {exc}") from exc
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ModelError(f"the check model {self.model_path.name} has no chat template")
+            eos = llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore")
+            bos = llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore") if llm.token_bos() >= 0 else ""
+            self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+            self._yes = llm.tokenize(b"Yes", add_bos=False)[0]
+            self._no = llm.tokenize(b"No", add_bos=False)[0]
+            self._llm = llm
+        return self
+
+    def p_yes(self, question: str, sentence: str) -> float:
+        import numpy as np
+
+        self.load()
+        llm = self._llm
+        prompt = self._format(messages=prompts.judge_messages(question, sentence)).prompt
+        tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) >= self.n_ctx:
+            tokens = tokens[-(self.n_ctx - 1):]  # a very long sentence: keep its end, where the question is
+        try:
+            keep = min(llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
+            llm.n_tokens = keep  # eval() drops the cached positions past this point
+            llm.eval(tokens[keep:])
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+            yes, no = float(logits[self._yes]), float(logits[self._no])
+        except (ValueError, RuntimeError) as exc:
+            llm.reset()
+            raise GenerationError(f"the check model failed: {exc}") from exc
+        return 1.0 / (1.0 + math.exp(no - yes))
