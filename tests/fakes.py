@@ -10,6 +10,7 @@ import numpy as np
 
 from rag.embed import Embedder
 from rag.generate import Generator
+from rag.judge import Judge
 from rag.text import content_terms
 
 
@@ -71,3 +72,17 @@ def extractive_reply(messages: list[dict]) -> str:
         if q & set(content_terms(text)):
             return f"{text.rstrip('.')} [{n}]."
     return "The articles don't say."
+
+
+class WordJudge(Judge):
+    """Says Yes (1.0) to a sentence containing one of ``words``, else No (0.0); records every call."""
+
+    name = "word-judge"
+
+    def __init__(self, *words: str):
+        self.words = [w.lower() for w in words]
+        self.calls: list[tuple[str, str]] = []
+
+    def p_yes(self, question: str, sentence: str) -> float:
+        self.calls.append((question, sentence))
+        return 1.0 if any(w in sentence.lower() for w in self.words) else 0.0

@@ -5,7 +5,7 @@ from rag.errors import InputError
 from rag.verify import check_quote, split_claims, support
 
 from conftest import SEEDS
-from fakes import ScriptedGenerator, extractive_reply, sources_in
+from fakes import ScriptedGenerator, WordJudge, extractive_reply, sources_in
 
 QUESTION = "Which country became the tenth member of the SCO?"
 
@@ -151,3 +151,56 @@ def test_cached_embedder_gives_the_inner_vectors_and_stays_bounded(embedder):
     assert embedder.calls[0] == 3  # duplicates embedded once
     cached.embed(["zeta"])
     assert len(cached._cache) == 3 and "gamma" not in cached._cache  # least recently used goes first
+
+
+# -- the check model (judge) ----------------------------------------------------------------
+
+def test_judge_rejects_a_supported_claim_whose_sentence_does_not_answer(indexed, embedder):
+    # word overlap alone keeps this claim (see test_cited_answer_with_verbatim_quote); the judge reads no "tenth"
+    def reply(messages):
+        n = next(n for n, t in sources_in(messages).items() if "tenth member" in t)
+        return f"Belarus became the tenth member of the SCO [{n}]."
+
+    judge = WordJudge("no such word")
+    answer = _pipeline(indexed, embedder, reply, judge=judge).ask(QUESTION)
+    assert answer.refused is True and answer.citations == ()
+    assert judge.calls and all(q == QUESTION for q, _ in judge.calls)
+    assert len(judge.calls) <= 2  # the claim's sentence, then at most the one quoted instead
+
+
+def test_judge_overrules_the_small_models_refusal_when_the_sentence_answers(indexed, embedder):
+    # the 0.5B model often says "The articles don't say." with the answer in front of it; without a judge
+    # that refusal stands, with one the best sentence is read and quoted if it answers
+    question = "Whose entry as tenth did the Russian leader celebrate?"
+    reply = "The articles don't say."
+    assert _pipeline(indexed, embedder, reply).ask(question).refused is True
+    judge = WordJudge("tenth member")
+    answer = _pipeline(indexed, embedder, reply, judge=judge).ask(question)
+    assert answer.refused is False and "tenth member" in answer.citations[0].quote
+    assert answer.text.startswith("“")  # the sentence itself, quoted
+    declined = _pipeline(indexed, embedder, reply, judge=WordJudge("no such word")).ask(question)
+    assert declined.refused is True and declined.citations == ()
+
+
+def test_judge_is_asked_only_about_the_sentence_to_be_cited(indexed, embedder):
+    judge = WordJudge("tenth member")
+
+    def reply(messages):
+        n = next(n for n, t in sources_in(messages).items() if "tenth member" in t)
+        return f"Belarus [{n}]."
+
+    answer = _pipeline(indexed, embedder, reply, judge=judge).ask(QUESTION)
+    assert answer.text == "Belarus [1]." and not answer.refused
+    assert len(judge.calls) == 1 and "tenth member" in judge.calls[0][1]
+
+
+def test_with_a_judge_the_quote_is_the_sentence_the_model_copied(indexed, embedder):
+    # the model copies a sentence after the marker but the claim repeats the question's words only partly;
+    # the sentence it came from is quoted, not merely the best-scored one
+    def reply(messages):
+        n, text = next((n, t) for n, t in sources_in(messages).items() if "Iran" in t and "tenth" not in t)
+        return f"[{n}] {text}"
+
+    judge = WordJudge("iran")
+    answer = _pipeline(indexed, embedder, reply, judge=judge).ask("Which country joined the SCO the year before?")
+    assert not answer.refused and "Iran" in answer.citations[0].quote

@@ -66,3 +66,35 @@ def test_real_embedder_reingest_embeds_nothing(tmp_path):
     again = run_ingest(cfg, [SEEDS], store, emb, progress=False)
     assert again.chunks_embedded == 0 and len(again.unchanged) == 5
     assert emb.embed(["Belarus joined"]).shape == (1, 384)
+
+
+def test_real_check_model_tells_an_answer_from_a_near_miss(model_cache):
+    """The packaged 1.5B check model, through the threshold the pipeline uses (calibrated on dev)."""
+    from rag.answer import MIN_JUDGE as threshold
+    from rag.judge import LlamaCppJudge
+    from rag.models import resolve_model
+
+    judge = LlamaCppJudge(resolve_model("qwen2.5-coder-1.5b", model_cache)).load()
+    tenth = ("Putin remarked at the summit, “The multipolar world has become a reality,” celebrating Belarus’s "
+             "accession as the tenth member of the SCO.")
+    guterres = "UN Secretary-General Antonio Guterres was also at the summit, marking his visit to Central Asia."
+    q = "Which country became the tenth member of the SCO?"
+    yes = judge.p_yes(q, tenth)
+    assert yes >= threshold > judge.p_yes(q, guterres)
+    # every word of this question is in the Guterres sentence, but it is about the UN, not the SCO
+    assert judge.p_yes("Who is the current Secretary-General of the SCO?", guterres) < threshold
+    assert judge.p_yes("Which UN official was at the SCO summit in Astana?", guterres) >= threshold
+    # the KV cache now holds other prompts: reusing their shared start changes the score only by
+    # float rounding (the prompt is evaluated in different batches), 0.0013 when measured
+    assert abs(judge.p_yes(q, tenth) - yes) < 0.01
+
+
+def test_missing_check_model_fails_fast_and_none_switches_it_off(tmp_path, model_cache):
+    env = {"RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_CACHE_DIR": str(model_cache)}
+    proc = _rag("ask", "--judge-model", str(tmp_path / "judge.gguf"), "Who met in Astana?", env_extra=env)
+    assert proc.returncode == 1 and "model file not found" in proc.stderr
+    assert not (tmp_path / "index").exists()  # it failed before building anything
+    proc = _rag("ask", "--json", "Which country became the tenth member of the SCO?",
+                env_extra={**env, "RAG_JUDGE_MODEL": "none"})
+    assert proc.returncode == 0, proc.stderr
+    assert "belarus" in json.loads(proc.stdout)["answer"].lower()

@@ -125,7 +125,7 @@ def test_phone_width_layout(browser, url):
 
 
 @pytest.mark.slow
-def test_rag_ui_with_the_real_models_streams_a_cited_answer(browser, tmp_path):
+def test_rag_ui_with_the_real_models_streams_a_cited_answer(browser, tmp_path, model_cache):
     """The issue's promise: `rag ui` on a fresh index serves the page; a typed question gets a cited answer."""
     import subprocess
     import sys
@@ -135,7 +135,7 @@ def test_rag_ui_with_the_real_models_streams_a_cited_answer(browser, tmp_path):
     from ui_server import free_port
 
     port = free_port()
-    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_CACHE_DIR": str(model_cache)}
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ui", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
