@@ -102,12 +102,12 @@ def test_collections_keep_article_sets_apart(tmp_path, seeds, embedder):
 
 def test_check_model_setting(tmp_path):
     from rag.build import make_judge
-    from rag.judge import LlamaCppJudge
+    from rag.errors import ModelError
 
     assert Config().judge_model == "qwen2.5-coder-1.5b"
     for off in ("none", "off", " None "):
         assert make_judge(Config.from_env({"RAG_JUDGE_MODEL": off})) is None
-    gguf = tmp_path / "judge.gguf"
-    gguf.write_bytes(b"GGUF" + b"\0" * 64)
-    judge = make_judge(Config.from_env({}, judge_model=str(gguf)))
-    assert isinstance(judge, LlamaCppJudge) and judge.model_path == gguf  # a path is taken as given, loaded lazily
+    with pytest.raises(ModelError, match="model file not found"):
+        make_judge(Config.from_env({}, judge_model=str(tmp_path / "judge.gguf")))
+    with pytest.raises(ModelError, match="unknown model 'qwen-9b'"):
+        make_judge(Config.from_env({"RAG_JUDGE_MODEL": "qwen-9b"}))
