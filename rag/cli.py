@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print one JSON object (the eval results format)")
     ask.add_argument("--model", help="packaged model name or path to a .gguf file (env RAG_MODEL)")
     ask.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
-    ask.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
+    ask.add_argument("--top-k", type=int, help="passages to retrieve (default 8)")
     ask.add_argument("--no-stream", action="store_true", help="do not show the reply while it is generated")
 
     lst = sub.add_parser("list", help="list indexed articles with their chunk counts")
