@@ -81,5 +81,5 @@ def make_pipeline(cfg: Config, store: ChromaStore | None = None, embedder: Embed
     store = store or make_store(cfg)
     embedder = embedder or make_embedder(cfg)
     return Pipeline(store=store, embedder=embedder, generator=generator or make_generator(cfg),
-                    judge=make_judge(cfg) if judge is _FROM_CONFIG else judge,
+                    judge=make_judge(cfg) if judge is _FROM_CONFIG else judge, min_judge=cfg.min_judge,
                     top_k=cfg.top_k, evidence_k=cfg.evidence_k, max_tokens=cfg.max_tokens)

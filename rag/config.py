@@ -45,6 +45,7 @@ class Config:
     collection: str = "articles"
     model: str = "qwen2.5-coder-0.5b"
     judge_model: str = "qwen2.5-coder-1.5b"  # checks each cited sentence answers the question; "none": word overlap only
+    min_judge: float = 0.37  # the check model's P(Yes) a sentence needs to be cited; higher declines more
     embed_model: str = "all-minilm-l6-v2"
     top_k: int = 8  # chunks whose sentences compete as evidence; dev split: 24/33 right at 8, 23/33 at 5
     evidence_k: int = 4
@@ -111,6 +112,8 @@ class Config:
             raise InputError(f"n_threads must be 0 (all cores) or more, got {self.n_threads}")
         if self.max_file_mb <= 0:
             raise InputError(f"max_file_mb must be positive, got {self.max_file_mb}")
+        if not 0.0 <= self.min_judge <= 1.0:
+            raise InputError(f"min_judge must be between 0 and 1, got {self.min_judge}")
         if self.llm_timeout <= 0:
             raise InputError(f"llm_timeout must be a positive number of seconds, got {self.llm_timeout}")
         if not COLLECTION_NAME.fullmatch(self.collection) or ".." in self.collection:

@@ -111,3 +111,6 @@ def test_check_model_setting(tmp_path):
         make_judge(Config.from_env({}, judge_model=str(tmp_path / "judge.gguf")))
     with pytest.raises(ModelError, match="unknown model 'qwen-9b'"):
         make_judge(Config.from_env({"RAG_JUDGE_MODEL": "qwen-9b"}))
+    assert Config.from_env({"RAG_MIN_JUDGE": "0.5"}).min_judge == 0.5
+    with pytest.raises(InputError, match="min_judge must be between 0 and 1"):
+        Config.from_env({"RAG_MIN_JUDGE": "1.5"})
