@@ -11,16 +11,12 @@ from .embed import CachedEmbedder, Embedder
 from .errors import InputError
 from .evidence import Evidence, evidence_strength, select_evidence
 from .generate import Generator
-from .judge import Judge
+from .judge import MIN_JUDGE, Judge
 from .retrieve import Hit, HybridRetriever, ranked_sources
 from .store import ChromaStore
 from .verify import Claim, best_support, check_quote, is_refusal, question_coverage, split_claims, support
 
 MAX_QUESTION_CHARS = 2000
-
-# The check model's P("Yes") a sentence needs to be cited. Calibrated on the dev split: at 0.37
-# (log-odds -1 of "Yes" among Yes/No) 23/33 right, 5/8 declined; 0.30: 25/33 and 3/8; 0.45: 21/33 and 5/8.
-MIN_JUDGE = 0.37
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import InputError
+from .judge import MIN_JUDGE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +46,7 @@ class Config:
     collection: str = "articles"
     model: str = "qwen2.5-coder-0.5b"
     judge_model: str = "qwen2.5-coder-1.5b"  # checks each cited sentence answers the question; "none": word overlap only
-    min_judge: float = 0.37  # the check model's P(Yes) a sentence needs to be cited; higher declines more
+    min_judge: float = MIN_JUDGE  # the check model's P(Yes) a sentence needs to be cited; higher declines more
     embed_model: str = "all-minilm-l6-v2"
     top_k: int = 8  # chunks whose sentences compete as evidence; dev split: 24/33 right at 8, 23/33 at 5
     evidence_k: int = 4
