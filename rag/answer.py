@@ -152,14 +152,20 @@ class Pipeline:
             yield Token(piece)
         t3 = time.perf_counter()
         raw = "".join(pieces).strip()
-        text, citations, refused = self._check(question, raw, evidence)
+        text, citations, refused = self._check(question, raw, evidence, timings)
         timings.update(ttft_s=ttft or 0.0, generate_s=t3 - t2, tokens=len(pieces),
                        verify_s=time.perf_counter() - t3, total_s=time.perf_counter() - t0)
         yield Answer(text=text, refused=refused, citations=tuple(citations), raw=raw, timings=timings, **base)
 
     # -- verification --------------------------------------------------------------
-    def _check(self, question: str, raw: str, evidence: list[Evidence]) -> tuple[str, list[Citation], bool]:
-        """Keep supported claims, cite each with a verified quote; else fall back or decline."""
+    def _check(self, question: str, raw: str, evidence: list[Evidence],
+               timings: dict | None = None) -> tuple[str, list[Citation], bool]:
+        """Keep supported claims, cite each with a verified quote; else fall back or decline.
+
+        Time spent in the check model goes to ``timings["check_s"]``, its calls to ``timings["checks"]``.
+        """
+        timings = {} if timings is None else timings
+        timings.update(check_s=0.0, checks=0)
         # A refusal sentence tacked onto an answer ("Belarus [1]. The articles don't say.") is dropped
         # like any unsupported claim; the model has declined only when nothing else is left.
         claims = [c for c in split_claims(raw) if not is_refusal(c.text)]
@@ -172,7 +178,10 @@ class Pipeline:
             if self.judge is None:
                 return True
             if n not in judged:
+                t = time.perf_counter()
                 judged[n] = self.judge.p_yes(question, evidence[n - 1].text)
+                timings["check_s"] += time.perf_counter() - t
+                timings["checks"] += 1
             return judged[n] >= self.min_judge
 
         kept: list[tuple[str, int]] = []
