@@ -137,7 +137,9 @@ def cmd_ask(args) -> int:
     question = check_question(args.question)  # fail fast, before any model loads
     cfg = _config(args, model=args.model, judge_model=args.judge_model, top_k=args.top_k)
     generator = make_generator(cfg).load()  # a missing model or a server that is down fails before any indexing
-    judge = make_judge(cfg)  # so does a missing check model (it loads on first use)
+    judge = make_judge(cfg)  # so does a missing check model
+    if judge is not None:
+        judge.load_in_background()  # its 1.1 GB map in while the index, embedder and answer get ready
     store = make_store(cfg)
     embedder = make_embedder(cfg)
     ensure_index(cfg, store, embedder, progress=True)  # progress goes to stderr; stdout stays JSON

@@ -10,6 +10,7 @@ probability of "Yes" is the score, and the threshold on it was calibrated on the
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 from . import prompts
@@ -42,7 +43,7 @@ class LlamaCppJudge(Judge):
     several sentences of one question are judged) stays in the KV cache between calls.
     """
 
-    def __init__(self, model_path: str | Path, n_ctx: int = 1024, n_threads: int = 2):
+    def __init__(self, model_path: str | Path, n_ctx: int = 2048, n_threads: int = 2):
         self.model_path = Path(model_path)
         self.name = self.model_path.stem
         self.n_ctx = n_ctx
@@ -50,8 +51,26 @@ class LlamaCppJudge(Judge):
         self._llm = None
         self._format = None
         self._yes = self._no = -1
+        self._lock = threading.RLock()  # one model, one KV cache: one call at a time (loading included)
 
     def load(self) -> "LlamaCppJudge":
+        with self._lock:
+            self._load()
+        return self
+
+    def load_in_background(self) -> threading.Thread:
+        """Start loading now, in a thread; the first ``p_yes`` waits for it. Errors surface there."""
+        def run():
+            try:
+                self.load()
+            except Exception:  # noqa: BLE001 - reported again, in the caller's thread, by p_yes
+                pass
+
+        thread = threading.Thread(target=run, name="judge-load", daemon=True)
+        thread.start()
+        return thread
+
+    def _load(self) -> None:
         if self._llm is None:
             try:
                 from llama_cpp import Llama
@@ -72,17 +91,21 @@ class LlamaCppJudge(Judge):
             self._yes = llm.tokenize(b"Yes", add_bos=False)[0]
             self._no = llm.tokenize(b"No", add_bos=False)[0]
             self._llm = llm
-        return self
 
     def p_yes(self, question: str, sentence: str) -> float:
+        with self._lock:
+            self._load()
+            return self._p_yes(question, sentence)
+
+    def _p_yes(self, question: str, sentence: str) -> float:
         import numpy as np
 
-        self.load()
         llm = self._llm
-        prompt = self._format(messages=prompts.judge_messages(question, sentence)).prompt
+        # evidence sentences come from chunks of about 160 tokens; the caps only guard n_ctx
+        prompt = self._format(messages=prompts.judge_messages(question[:1500], sentence[:1500])).prompt
         tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         if len(tokens) >= self.n_ctx:
-            tokens = tokens[-(self.n_ctx - 1):]  # a very long sentence: keep its end, where the question is
+            raise GenerationError(f"the check prompt is {len(tokens)} tokens, over the check model's n_ctx {self.n_ctx}")
         try:
             keep = min(llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
             llm.n_tokens = keep  # eval() drops the cached positions past this point

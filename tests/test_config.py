@@ -114,3 +114,15 @@ def test_check_model_setting(tmp_path):
     assert Config.from_env({"RAG_MIN_JUDGE": "0.5"}).min_judge == 0.5
     with pytest.raises(InputError, match="min_judge must be between 0 and 1"):
         Config.from_env({"RAG_MIN_JUDGE": "1.5"})
+
+
+def test_check_model_load_error_surfaces_on_first_use(tmp_path):
+    from rag.errors import ModelError
+    from rag.judge import LlamaCppJudge
+
+    bad = tmp_path / "judge.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 4096)  # the magic, then nothing a loader can read
+    judge = LlamaCppJudge(bad)
+    judge.load_in_background().join(60)  # the background load fails quietly ...
+    with pytest.raises(ModelError, match="cannot load the check model"):
+        judge.p_yes("Who met?", "Xi met Putin.")  # ... and the caller gets the clear error
