@@ -138,20 +138,28 @@ def cmd_ask(args) -> int:
     cfg = _config(args, model=args.model, judge_model=args.judge_model, top_k=args.top_k)
     generator = make_generator(cfg).load()  # a missing model or a server that is down fails before any indexing
     judge = make_judge(cfg)  # so does a missing check model
-    if judge is not None:
-        judge.load_in_background()  # its 1.1 GB map in while the index, embedder and answer get ready
     store = make_store(cfg)
     embedder = make_embedder(cfg)
     ensure_index(cfg, store, embedder, progress=True)  # progress goes to stderr; stdout stays JSON
     pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator, judge=judge)
+    # The check model maps in while the embedder loads and the answer is written. llama.cpp silences
+    # the process's stdout and stderr while a model loads, so it starts only after the index is
+    # ready (its progress bar stays visible), and an error waits for the load before it is printed.
+    # (Live tokens written while it loads can be missing from the dim preview; the answer is printed whole.)
+    loading = judge.load_in_background() if judge is not None else None
     live = not args.json and not args.no_stream and sys.stderr.isatty()
     answer = None
-    for event in pipeline.stream(question):
-        if isinstance(event, Token) and live:
-            sys.stderr.write(f"\x1b[2m{event.text}\x1b[0m")
-            sys.stderr.flush()
-        elif isinstance(event, Answer):
-            answer = event
+    try:
+        for event in pipeline.stream(question):
+            if isinstance(event, Token) and live:
+                sys.stderr.write(f"\x1b[2m{event.text}\x1b[0m")
+                sys.stderr.flush()
+            elif isinstance(event, Answer):
+                answer = event
+    except BaseException:
+        if loading is not None:
+            loading.join()
+        raise
     if live:
         sys.stderr.write("\r\x1b[2K\n")
     if args.json:
