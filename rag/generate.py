@@ -22,6 +22,19 @@ class Generator:
         raise NotImplementedError
 
 
+def load_llama(model_path: Path, n_ctx: int, n_threads: int, what: str = "model", **kwargs):
+    """A ``llama_cpp.Llama`` for a GGUF file, quiet; ModelError saying what to fix if it cannot load."""
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise ModelError("llama-cpp-python is not installed: pip install llama-cpp-python==0.3.36") from exc
+    try:
+        return Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                     verbose=False, **kwargs)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelError(f"cannot load {what} {model_path}: {exc}") from exc
+
+
 class LlamaCppGenerator(Generator):
     """A GGUF model run in-process by llama-cpp-python, greedy decoding.
 
@@ -43,17 +56,7 @@ class LlamaCppGenerator(Generator):
 
     def _load(self):
         if self._llm is None:
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:
-                raise ModelError("llama-cpp-python is not installed: pip install llama-cpp-python==0.3.36") from exc
-            try:
-                self._llm = Llama(
-                    model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                    n_threads_batch=self.n_threads, seed=self.seed, verbose=False,
-                )
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise ModelError(f"cannot load model {self.model_path}: {exc}") from exc
+            self._llm = load_llama(self.model_path, self.n_ctx, self.n_threads, seed=self.seed)
         return self._llm
 
     def stream(self, messages: list[dict[str, str]], max_tokens: int = 128) -> Iterator[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import prompts
 from .errors import GenerationError, ModelError
+from .generate import load_llama
 
 # The check model's P("Yes") a sentence needs to be cited, chosen on the dev split (33 answerable,
 # 8 unanswerable questions; `rag eval --split dev` with RAG_MIN_JUDGE set): 0.37 gave 24/33 right and
@@ -72,16 +73,9 @@ class LlamaCppJudge(Judge):
 
     def _load(self) -> None:
         if self._llm is None:
-            try:
-                from llama_cpp import Llama
-                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-            except ImportError as exc:
-                raise ModelError("llama-cpp-python is not installed: pip install llama-cpp-python==0.3.36") from exc
-            try:
-                llm = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                            n_threads_batch=self.n_threads, verbose=False)
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise ModelError(f"cannot load the check model {self.model_path}: {exc}") from exc
+            llm = load_llama(self.model_path, self.n_ctx, self.n_threads, what="the check model")
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
             template = llm.metadata.get("tokenizer.chat_template")
             if not template:
                 raise ModelError(f"the check model {self.model_path.name} has no chat template")
