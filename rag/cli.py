@@ -277,6 +277,8 @@ def cmd_eval(args) -> int:
     cfg = _config(args, model=args.model, judge_model=args.judge_model)
     generator = make_generator(cfg).load()
     judge = make_judge(cfg)
+    if judge is not None:
+        judge.load()  # now, like the answer model: not inside the first question's latency
     store = make_store(cfg)
     embedder = make_embedder(cfg)
     ensure_index(cfg, store, embedder, progress=not args.quiet)
