@@ -9,7 +9,7 @@ from typing import Iterator
 from . import prompts
 from .embed import CachedEmbedder, Embedder
 from .errors import InputError
-from .evidence import Evidence, evidence_strength, select_evidence
+from .evidence import Evidence, evidence_strength, select_evidence, with_speakers
 from .generate import Generator
 from .judge import MIN_JUDGE, Judge
 from .retrieve import Hit, HybridRetriever, ranked_sources
@@ -131,7 +131,8 @@ class Pipeline:
         t0 = time.perf_counter()
         hits = self.retriever.search(question, top_k or self.top_k)
         t1 = time.perf_counter()
-        evidence = select_evidence(question, hits, self.embedder, k=self.evidence_k, idf=self.retriever.keyword.idf)
+        evidence = select_evidence(question, hits, self.embedder, k=2 * self.evidence_k, idf=self.retriever.keyword.idf)
+        evidence = with_speakers(evidence, self._article, self.evidence_k)
         t2 = time.perf_counter()
         timings = {"retrieve_s": t1 - t0, "evidence_s": t2 - t1}
         base = dict(question=question, retrieved=tuple(ranked_sources(hits)), evidence=tuple(evidence),
@@ -215,11 +216,15 @@ class Pipeline:
             sentences.append(f"{body} [{numbering[n]}]{end}")
         return " ".join(sentences), citations, False
 
+    def _article(self, source: str) -> str:
+        """The stored text of an article ("" if it is gone), read once per refresh."""
+        if source not in self._texts:
+            stored = self.store.article(source)
+            self._texts[source] = stored.text if stored else ""
+        return self._texts[source]
+
     def _verified(self, e: Evidence) -> bool:
-        if e.source not in self._texts:
-            stored = self.store.article(e.source)
-            self._texts[e.source] = stored.text if stored else ""
-        return check_quote(self._texts[e.source], e.text, e.start, e.end)
+        return check_quote(self._article(e.source), e.text, e.start, e.end)
 
 
 def _quote_choice(claims: list[Claim], evidence: list[Evidence], question: str) -> int:

@@ -44,3 +44,52 @@ def test_question_coverage_weighs_rare_words():
     weigh = lambda t: idf(t) or 1.0  # noqa: E731
     assert question_coverage("What is the SCO's annual budget?", "Founded in 2001, the SCO grew.", weigh) < 0.1
     assert question_coverage("Which country hosts the SCO?", "Kazakhstan hosts the SCO.", weigh) == 1.0
+
+
+QUOTES = (
+    'Belarus borders the EU, "which changes the mission," said Eva Zeibert, an expert in Berlin.\n\n'
+    "A photo caption.\n\n"
+    '"Unlike Iran, Belarus brings little.\n\n'
+    'Therefore, I argue that it is a geopolitical move." Trade grew fast.\n\n'
+    'The bloc also met in June. "It creates new questions," he said.'
+)
+
+
+def _span(article, sentence, score=0.5):
+    a = article.index(sentence)
+    return Evidence(source="a.txt", title="", text=sentence, start=a, end=a + len(sentence), score=score)
+
+
+def test_a_quote_that_does_not_name_its_speaker_is_widened_back_to_the_sentence_that_does():
+    from rag.evidence import with_speaker
+
+    e = with_speaker(_span(QUOTES, 'Therefore, I argue that it is a geopolitical move."'), QUOTES)
+    assert e.text.startswith("Belarus borders the EU") and e.text.endswith('geopolitical move."')
+    assert QUOTES[e.start:e.end] == e.text and "Eva Zeibert" in e.text  # still one exact slice
+
+
+def test_a_named_quote_an_unquoted_sentence_and_a_speaker_too_far_back_stay_as_they_are():
+    from rag import evidence as ev
+
+    for sentence in ["Trade grew fast.", 'Belarus borders the EU, "which changes the mission," said Eva Zeibert, an expert in Berlin.']:
+        e = _span(QUOTES, sentence)
+        assert ev.with_speaker(e, QUOTES) is e
+    he_said = _span(QUOTES, '"It creates new questions," he said.')
+    assert ev.with_speaker(he_said, QUOTES) is he_said  # no named speaker within reach: left alone
+    far = "x" * ev.MAX_SPEAKER_SPAN + ". " + QUOTES
+    assert ev.with_speaker(_span(far, 'Therefore, I argue that it is a geopolitical move."'), far).text.startswith("Belarus")
+    longer = QUOTES.replace("A photo caption.", "A caption. " * 80)  # the speaker is now too far back
+    e = _span(longer, 'Therefore, I argue that it is a geopolitical move."')
+    assert ev.with_speaker(e, longer) is e
+
+
+def test_with_speakers_drops_spans_inside_a_widened_quote_and_keeps_k():
+    from rag.evidence import with_speakers
+
+    quote = _span(QUOTES, 'Therefore, I argue that it is a geopolitical move."', 0.9)
+    named = _span(QUOTES, 'Belarus borders the EU, "which changes the mission," said Eva Zeibert, an expert in Berlin.', 0.8)
+    other = _span(QUOTES, "Trade grew fast.", 0.7)
+    june = _span(QUOTES, "The bloc also met in June.", 0.6)
+    out = with_speakers([quote, named, other, june], {"a.txt": QUOTES}.get, k=2)
+    assert [e.score for e in out] == [0.9, 0.7]  # the named sentence is inside the widened quote
+    assert "Eva Zeibert" in out[0].text and out[0].text.endswith('move."')
