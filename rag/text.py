@@ -31,7 +31,7 @@ def words(text: str) -> list[str]:
 
 def stem(word: str) -> str:
     """A crude, fast stem: enough to match 'members' with 'member', 'joined' with 'join', 'argue' with 'argued'."""
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "ed", "es", "s", "ly"):
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ed", "es", "s", "ly"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
             break

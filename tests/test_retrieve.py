@@ -44,3 +44,12 @@ def test_near_duplicates_are_folded(store, embedder, tmp_path):
 def test_empty_index_says_what_to_do(store, embedder):
     with pytest.raises(IndexEmptyError, match="run `rag ingest`"):
         HybridRetriever(store, embedder).search("anything")
+
+
+def test_plural_and_singular_share_a_stem_so_keyword_search_and_coverage_match_them():
+    from rag.text import content_terms, stem
+
+    for plural, singular in [("members", "member"), ("borders", "border"), ("leaders", "leader"),
+                             ("countries", "country"), ("joined", "join"), ("argued", "argue")]:
+        assert stem(plural) == stem(singular) or stem(plural)[:5] == stem(singular)[:5], (plural, singular)
+    assert "border" in content_terms("Belarus, which borders the European Union")
