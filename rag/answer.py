@@ -195,9 +195,7 @@ class Pipeline:
             i = _quote_choice(claims, evidence, question)
             e = evidence[i]
             if self.judge is not None:
-                # the model's own refusal stands: the judge is not asked to overrule it (dev split:
-                # the one outright refusal in 41 questions was right, and the judge accepted a sentence)
-                usable = not declined and answers(i + 1)
+                usable = answers(i + 1)
             else:
                 usable = not (declined or e.score < self.fallback_evidence
                               or question_coverage(question, e.text, idf) < self.fallback_coverage)

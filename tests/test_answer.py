@@ -168,22 +168,18 @@ def test_judge_rejects_a_supported_claim_whose_sentence_does_not_answer(indexed,
     assert len(judge.calls) <= 2  # the claim's sentence, then at most the one quoted instead
 
 
-def test_the_models_own_refusal_stands_even_when_the_judge_would_accept_a_sentence(indexed, embedder):
-    # measured on the dev split: with the question before and after the sources the 0.5B model declined
-    # one of 41 questions outright, an unanswerable one whose nearest sentence the judge accepted
+def test_judge_overrules_the_small_models_refusal_when_the_sentence_answers(indexed, embedder):
+    # the 0.5B model often says "The articles don't say." with the answer in front of it; without a judge
+    # that refusal stands, with one the best sentence is read and quoted if it answers
     question = "Whose entry as tenth did the Russian leader celebrate?"
     reply = "The articles don't say."
     assert _pipeline(indexed, embedder, reply).ask(question).refused is True
     judge = WordJudge("tenth member")
     answer = _pipeline(indexed, embedder, reply, judge=judge).ask(question)
-    assert answer.refused is True and answer.citations == () and judge.calls == []
-    # a refusal tacked onto a claim is dropped like any unsupported sentence; the claim is judged
-    def reply_with_claim(messages):
-        n = next(n for n, t in sources_in(messages).items() if "tenth member" in t)
-        return f"Belarus [{n}]. The articles don't say more."
-
-    answer = _pipeline(indexed, embedder, reply_with_claim, judge=judge).ask(question)
     assert answer.refused is False and "tenth member" in answer.citations[0].quote
+    assert answer.text.startswith("“")  # the sentence itself, quoted
+    declined = _pipeline(indexed, embedder, reply, judge=WordJudge("no such word")).ask(question)
+    assert declined.refused is True and declined.citations == ()
 
 
 def test_judge_is_asked_only_about_the_sentence_to_be_cited(indexed, embedder):
