@@ -88,7 +88,7 @@ class Pipeline:
 
     def __init__(
         self, store: ChromaStore, embedder: Embedder, generator: Generator,
-        retriever: HybridRetriever | None = None, top_k: int = 8, evidence_k: int = 4,
+        retriever: HybridRetriever | None = None, top_k: int = 8, evidence_k: int = 3,
         max_tokens: int = 96, judge: Judge | None = None, min_judge: float = MIN_JUDGE,
         min_evidence: float = 0.30, min_support: float = 0.6, min_coverage: float = 0.9,
         fallback_evidence: float = 0.3, fallback_coverage: float = 0.4,

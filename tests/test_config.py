@@ -26,8 +26,8 @@ def test_config_file_from_env_and_cwd(tmp_path, monkeypatch):
     f.write_text("evidence_k = 2\n")
     assert Config.from_env({"RAG_CONFIG": str(f)}).evidence_k == 2
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "rag.toml").write_text("evidence_k = 3\n")
-    assert Config.from_env({}).evidence_k == 3
+    (tmp_path / "rag.toml").write_text("evidence_k = 5\n")
+    assert Config.from_env({}).evidence_k == 5
 
 
 @pytest.mark.parametrize("text, message", [
