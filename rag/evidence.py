@@ -120,11 +120,13 @@ def with_speakers(evidence: list[Evidence], article, k: int) -> list[Evidence]:
     that overlaps a widened one: the widened quote already holds the sentence that names the speaker."""
     out: list[tuple[Evidence, bool]] = []
     for e in evidence:
+        if len(out) == k:
+            break  # later spans cannot displace the ones kept
         w = with_speaker(e, article(e.source))
         widened = w is not e
         if not any(o.source == w.source and o.start < w.end and w.start < o.end and (widened or ow) for o, ow in out):
             out.append((w, widened))
-    return [e for e, _ in out[:k]]
+    return [e for e, _ in out]
 
 
 def evidence_strength(evidence: list[Evidence]) -> float:
