@@ -3,6 +3,7 @@
 
 Usage:
     python evals/check_evalset.py evals/seeds_qa.jsonl [--seeds seeds/]
+    python evals/check_evalset.py evals/corpus/questions.jsonl --seeds evals/corpus/articles --strict
 
 Default seeds directory: the ``seeds/`` folder next to ``evals/`` (i.e. the
 repository's ``seeds/``); if that does not exist, ``../shared/seeds`` relative
@@ -16,9 +17,15 @@ Each line is one question with the keys (in this order)::
 alternative of every group, matched case-insensitively at a word start
 (``r"(?<!\\w)" + re.escape(alt)``).
 
+Articles may be ``.txt``, ``.md``, ``.html`` or ``.pdf``: they are read as the chatbot reads them
+(``rag.parse.load_article``), whitespace collapsed, so a keyword is looked for in the text the
+chatbot sees. With ``--strict`` (the rules of ``evals/corpus``), ``paraphrase`` questions must share
+no content word with their sources (see :func:`paraphrase_overlap`), and no article may be cited by
+questions of both splits: dev and test are split by event, not by question.
+
 Errors make the script exit with status 1; warnings are only printed.
 The function :func:`check` returns the list of error messages and is what the
-tests use.  Standard library only.
+tests use.
 """
 from __future__ import annotations
 
@@ -34,12 +41,26 @@ REQUIRED_KEYS = ["id", "question", "answer", "keywords", "sources", "answerable"
 CATEGORIES = {
     "single_fact",
     "multi_source",
+    "repeated_fact",
     "cross_article",
+    "two_step",
+    "multi_part",
     "paraphrase",
     "number_date",
     "attribution",
     "unanswerable",
 }
+MULTI_SOURCE = ("multi_source", "repeated_fact", "cross_article")
+ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+# Words a paraphrased question may share with its article: question words, function words and
+# words about the articles themselves.
+PARAPHRASE_STOP = set("""
+what which when where whom whose does did have having been were that this these those with from into about
+there their they them than then would could should will also just only some many much more most other
+after before over under during being according article articles report reports reported coverage said says
+tell told name named kind sort type make made give given take took happen happened person people thing
+things place time year years day days first last what's your each both very even while because
+""".split())
 SPLITS = {"dev", "test"}
 UNANSWERABLE_ANSWER = "The articles don't say."
 
@@ -70,6 +91,33 @@ def group_matches(group: list, text: str) -> bool:
     return any(matches(alt, text) for alt in group)
 
 
+def read_article(path: Path) -> str:
+    """The article's text as the chatbot reads it, whitespace collapsed (PDF lines break mid-sentence)."""
+    if path.suffix.lower() == ".txt":
+        text = path.read_text(encoding="utf-8")
+    else:
+        sys.path.insert(0, str(REPO_ROOT))
+        from rag.parse import load_article
+
+        text = load_article(path).text
+    return " ".join(text.split())
+
+
+def paraphrase_overlap(question: str, texts) -> list[str]:
+    """Content words of the question (4+ letters, not in PARAPHRASE_STOP) that occur in the texts,
+    also with a plural "s"/"es" added or taken away."""
+    words = {w for t in texts for w in re.findall(r"[a-z]+", t.lower())}
+    shared = []
+    for w in re.findall(r"[a-z']+", question.lower()):
+        w = w.strip("'")
+        if len(w) < 4 or w in PARAPHRASE_STOP:
+            continue
+        forms = {w, w + "s", w + "es", w[:-1] if w.endswith("s") else w, w[:-2] if w.endswith("es") else w}
+        if forms & words:
+            shared.append(w)
+    return shared
+
+
 def _is_str_list(value) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
@@ -94,7 +142,7 @@ def load_items(path: Path) -> tuple[list[tuple[int, object]], list[str]]:
     return items, errors
 
 
-def check_full(path, seeds_dir=None) -> tuple[list[str], list[str], list[dict]]:
+def check_full(path, seeds_dir=None, strict: bool = False) -> tuple[list[str], list[str], list[dict]]:
     """Validate the file. Returns ``(errors, warnings, valid_items)``."""
     path = Path(path)
     seeds = Path(seeds_dir) if seeds_dir is not None else default_seeds_dir()
@@ -116,7 +164,7 @@ def check_full(path, seeds_dir=None) -> tuple[list[str], list[str], list[dict]]:
             if "/" in name or "\\" in name or not fp.is_file():
                 text_cache[name] = None  # type: ignore[assignment]
             else:
-                text_cache[name] = fp.read_text(encoding="utf-8")
+                text_cache[name] = read_article(fp)
         return text_cache[name]
 
     seen_ids: dict[str, int] = {}
@@ -208,7 +256,7 @@ def check_full(path, seeds_dir=None) -> tuple[list[str], list[str], list[dict]]:
                 dupes = sorted(n for n, c in Counter(sources).items() if c > 1)
                 if dupes:
                     item_errors.append(f"{where}: duplicate source(s) {dupes}")
-                if category in ("multi_source", "cross_article") and len(set(sources)) < 2:
+                if category in MULTI_SOURCE and len(set(sources)) < 2:
                     item_errors.append(f"{where}: category {category!r} needs at least two sources")
             texts: dict[str, str] = {}
             if sources_ok:
@@ -227,17 +275,30 @@ def check_full(path, seeds_dir=None) -> tuple[list[str], list[str], list[dict]]:
                 for name, text in texts.items():
                     if not any(group_matches(group, text) for group in keywords):
                         warnings.append(f"{where}: no keyword group matches listed source {name}")
+            if strict and category == "paraphrase" and texts and isinstance(question, str):
+                shared = paraphrase_overlap(question, texts.values())
+                if shared:
+                    item_errors.append(f"{where}: paraphrase question shares words with its sources: {shared}")
 
         errors.extend(item_errors)
         if not item_errors:
             good.append(obj)
 
+    if strict:
+        splits_of: dict[str, set] = {}
+        for obj in good:
+            for name in obj.get("sources") or []:
+                splits_of.setdefault(name, set()).add(obj.get("split"))
+        for name, splits in sorted(splits_of.items()):
+            if len(splits) > 1:
+                errors.append(f"article {name} is cited by questions of several splits {sorted(map(str, splits))}: "
+                              "split by event, not by question")
     return errors, warnings, good
 
 
-def check(path, seeds_dir=None) -> list[str]:
+def check(path, seeds_dir=None, strict: bool = False) -> list[str]:
     """Validate ``path`` against the articles in ``seeds_dir``; return the errors."""
-    return check_full(path, seeds_dir)[0]
+    return check_full(path, seeds_dir, strict)[0]
 
 
 def summary(items: list[dict], seeds_dir: Path) -> str:
@@ -264,7 +325,7 @@ def summary(items: list[dict], seeds_dir: Path) -> str:
         for src in it.get("sources") or []:
             by_src.setdefault(src, Counter())[split] += 1
     if seeds_dir.is_dir():
-        for fp in sorted(seeds_dir.glob("*.txt")):
+        for fp in sorted(p for p in seeds_dir.iterdir() if p.suffix.lower() in ARTICLE_SUFFIXES):
             by_src.setdefault(fp.name, Counter())
     table("category", by_cat)
     table("source", by_src)
@@ -280,11 +341,14 @@ def summary(items: list[dict], seeds_dir: Path) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("path", help="evaluation set (JSON Lines)")
-    parser.add_argument("--seeds", default=None, help="directory with the article .txt files")
+    parser.add_argument("--seeds", default=None, help="directory with the article files")
+    parser.add_argument("--strict", action="store_true",
+                        help="corpus rules: paraphrases share no content word with their sources, and no "
+                             "article is cited by both splits (split by event)")
     args = parser.parse_args(argv)
     seeds = Path(args.seeds) if args.seeds else default_seeds_dir()
 
-    errors, warnings, items = check_full(args.path, seeds)
+    errors, warnings, items = check_full(args.path, seeds, args.strict)
     print(f"evaluation set: {args.path}\nseeds:          {seeds}\n")
     if items:
         print(summary(items, seeds))

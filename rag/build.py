@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
+from pathlib import Path
 
 from .chunk import Chunker
 from .config import Config
 from .embed import Embedder, SentenceTransformerEmbedder
-from .errors import IndexEmptyError
+from .errors import IndexEmptyError, InputError
 from .generate import Generator, LlamaCppGenerator
 from .ingest import IngestReport, ingest
 from .judge import Judge, LlamaCppJudge
@@ -69,6 +71,33 @@ def ensure_index(cfg: Config, store: ChromaStore, embedder: Embedder, progress: 
     if store.count() == 0:
         raise IndexEmptyError(f"no article could be indexed from {cfg.seeds_dir}: run `rag ingest PATH`")
     return report
+
+
+def corpus_store(cfg: Config, corpus: Path, embedder: Embedder, progress: bool = True) -> ChromaStore:
+    """A store holding exactly the articles of the folder ``corpus``, apart from the user's index.
+
+    It is an embedded index of its own under the cache folder, one per corpus path, so an eval never
+    mixes its articles with the user's (nor with a Chroma server's); files unchanged since the last run
+    are not embedded again, and articles no longer in the folder are taken out.
+    """
+    corpus = Path(corpus).resolve()
+    if not corpus.is_dir():
+        raise InputError(f"--corpus {corpus}: no such folder")
+    key = hashlib.sha256(str(corpus).encode()).hexdigest()[:12]
+    store = ChromaStore(cfg.cache_dir / "eval-corpora" / f"{corpus.name}-{key}", collection="corpus")
+    if progress:
+        print(f"Indexing the corpus {corpus} into its own index {store.where} …", file=sys.stderr)
+    report = run_ingest(cfg, [corpus], store, embedder, progress=progress)
+    if report.failed:
+        raise InputError("corpus files that cannot be indexed: "
+                         + "; ".join(f"{path}: {reason}" for path, reason in report.failed))
+    present = set(report.added + report.updated + report.unchanged)
+    for article in store.articles():
+        if article.source not in present:
+            store.remove(article.source)
+    if not present:
+        raise InputError(f"--corpus {corpus}: no .txt, .md, .html or .pdf articles in it")
+    return store
 
 
 _FROM_CONFIG = object()

@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="run an eval set (JSONL) and write results, summary and reports")
     ev.add_argument("--dataset", type=Path, required=True, help="eval set, JSON Lines")
     ev.add_argument("--out", type=Path, required=True, help="folder for results.jsonl, summary.json, report.md/html")
+    ev.add_argument("--corpus", type=Path, help="folder of articles to index into a fresh index of its own for this "
+                                                "eval (never the user's index); default: the current index")
     ev.add_argument("--split", help="only questions of this split (dev or test)")
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--model", help="packaged model name or path to a .gguf file")
@@ -266,8 +268,9 @@ def cmd_models(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .build import ensure_index, make_embedder, make_generator, make_judge, make_pipeline, make_store
-    from .evaluate import compare, failed_floors, load_dataset, parse_floors, read_results, regressions, run_all
+    from .build import corpus_store, ensure_index, make_embedder, make_generator, make_judge, make_pipeline, make_store
+    from .evaluate import (check_sources, compare, failed_floors, load_dataset, parse_floors, read_results,
+                           regressions, run_all)
 
     floors = parse_floors(args.fail_under)
     items = load_dataset(args.dataset, split=args.split, limit=args.limit)
@@ -279,10 +282,18 @@ def cmd_eval(args) -> int:
     judge = make_judge(cfg)
     if judge is not None:
         judge.load()  # now, like the answer model: not inside the first question's latency
-    store = make_store(cfg)
     embedder = make_embedder(cfg)
-    ensure_index(cfg, store, embedder, progress=not args.quiet)
+    if args.corpus:
+        store = corpus_store(cfg, args.corpus, embedder, progress=not args.quiet)
+    else:
+        store = make_store(cfg)
+        ensure_index(cfg, store, embedder, progress=not args.quiet)
     articles = {a.source: a.text for a in store.articles(with_text=True)}
+    missing = check_sources(items, articles)
+    if missing and args.corpus:
+        raise InputError(f"the dataset cites articles that are not in {args.corpus}: {', '.join(missing[:5])}")
+    for name in missing:
+        print(f"rag: warning: the dataset cites {name}, which is not in the index", file=sys.stderr)
     fns = {}
     if args.pipeline in ("ours", "both"):
         pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator, judge=judge)
@@ -297,7 +308,7 @@ def cmd_eval(args) -> int:
     names = list(summaries)
     print(f"{'metric':<28} " + " ".join(f"{n:>17}" for n in names))
     for key, value in summaries[names[0]].items():
-        if isinstance(value, float):
+        if isinstance(value, (int, float)) and key not in ("questions", "answerable", "unanswerable"):
             print(f"{key:<28} " + " ".join(f"{summaries[n].get(key, 0.0):>17.3f}" for n in names))
     summary = summaries[names[0]]
     if baseline:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import InputError
-from .metrics import LOWER_IS_BETTER, is_correct, summarize
+from .metrics import LOWER_IS_BETTER, answer_f1, is_correct, is_direct, is_direct_correct, summarize
 
 REQUIRED = {"id": str, "question": str, "answer": str, "keywords": list, "sources": list, "answerable": bool}
 
@@ -39,6 +39,11 @@ def load_dataset(path: Path, split: str | None = None, limit: int | None = None)
         if not items:
             raise InputError(f"{path.name}: no questions in split {split!r}")
     return items[:limit] if limit else items
+
+
+def check_sources(items: list[dict], articles: dict[str, str]) -> list[str]:
+    """Source file names the dataset cites that are not among the indexed articles."""
+    return sorted({s for item in items for s in item["sources"]} - set(articles))
 
 
 @dataclass(frozen=True)
@@ -82,12 +87,15 @@ def run(
         for item in bar:
             line = result_line(item, answer_fn(item["question"]))
             line["correct"] = is_correct(item, line)
-            correct += line["correct"]
+            line["direct"] = is_direct(line)
+            line["direct_correct"] = is_direct_correct(item, line)
+            line["answer_f1"] = round(answer_f1(line["answer"], item["answer"]), 4) if not line["refused"] else 0.0
+            correct += line["direct_correct"]
             results.append(line)
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
             f.flush()
             if progress and hasattr(bar, "set_postfix_str"):
-                bar.set_postfix_str(f"accuracy {correct / len(results):.2f}")
+                bar.set_postfix_str(f"direct & correct {correct / len(results):.2f}")
     summary = summarize(items, results, articles)
     summary["run"] = info.__dict__
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

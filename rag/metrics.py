@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
+import unicodedata
+from collections import Counter
 from typing import Iterable
 
 RETRIEVAL_K = 5
+DIRECT_MAX_WORDS = 25
+_MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+_ARTICLES_WORDS = {"a", "an", "the"}
 
 
 def keyword_match(answer: str, keywords: list[list[str]]) -> bool:
@@ -22,6 +28,62 @@ def is_correct(item: dict, result: dict) -> bool:
     if not item.get("answerable", True):
         return bool(result["refused"])
     return not result["refused"] and keyword_match(result["answer"], item["keywords"])
+
+
+def strip_markers(answer: str) -> str:
+    """The answer without its ``[n]`` citation markers."""
+    return " ".join(_MARKERS.sub("", answer).split())
+
+
+def answer_words(answer: str) -> int:
+    """Words in the answer once the ``[n]`` markers are taken out."""
+    return len(strip_markers(answer).split())
+
+
+def _tokens(text: str) -> list[str]:
+    """SQuAD normalisation: lower case, no punctuation, no a/an/the, ``[n]`` markers ignored."""
+    text = strip_markers(text).lower()
+    text = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+    return [w for w in text.split() if w not in _ARTICLES_WORDS]
+
+
+def answer_f1(answer: str, reference: str) -> float:
+    """SQuAD-style token F1 of the answer against the reference answer."""
+    got, want = _tokens(answer), _tokens(reference)
+    if not got or not want:
+        return float(got == want)
+    common = sum((Counter(got) & Counter(want)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(got), common / len(want)
+    return 2 * precision * recall / (precision + recall)
+
+
+def is_quoted_sentence(result: dict) -> bool:
+    """The answer is an evidence sentence handed back: it holds a whole cited quote, or is (nearly all
+    of) one, word for word. A short span taken from a quote ("Belarus") is an answer, not a copy."""
+    got = _tokens(result["answer"])
+    if result.get("refused") or not got:
+        return False
+    joined = " " + " ".join(got) + " "
+    for citation in result.get("citations", []):
+        quote = _tokens(citation.get("quote", ""))
+        if not quote:
+            continue
+        q = " " + " ".join(quote) + " "
+        if q in joined or (joined in q and len(got) >= 0.8 * len(quote)):
+            return True
+    return False
+
+
+def is_direct(result: dict) -> bool:
+    """An answer the reader can use as it is: not a handed-back evidence sentence, at most 25 words."""
+    return not result.get("refused") and not is_quoted_sentence(result) and answer_words(result["answer"]) <= DIRECT_MAX_WORDS
+
+
+def is_direct_correct(item: dict, result: dict) -> bool:
+    """Correct and direct (answerable questions; an unanswerable one is right when declined)."""
+    return is_correct(item, result) and (not item.get("answerable", True) or is_direct(result))
 
 
 def first_relevant_rank(item: dict, result: dict) -> int | None:
@@ -79,7 +141,13 @@ def summarize(items: list[dict], results: list[dict], articles: dict[str, str]) 
     tokens = sum(max(0, r.get("tokens", 0) - 1) for r in results)
     ttfts = [r["ttft_s"] for r in results if r.get("ttft_s")]
     latencies = [r["latency_s"] for r in results]
+    words = [answer_words(r["answer"]) for _, r in pairs if not r["refused"]]
     return {
+        "direct_correctness": _mean(is_direct_correct(i, r) for i, r in ans),
+        "answer_f1": _mean(answer_f1(r["answer"], i["answer"]) if not r["refused"] else 0.0 for i, r in ans),
+        "direct_answer_rate": _mean(is_direct(r) for _, r in pairs if not r["refused"]),
+        "answer_words_median": float(statistics.median(words)) if words else 0.0,
+        "quoted_sentence_answers": sum(is_quoted_sentence(r) for _, r in pairs),
         "questions": len(pairs),
         "answerable": len(ans),
         "unanswerable": len(unans),
@@ -102,4 +170,5 @@ def summarize(items: list[dict], results: list[dict], articles: dict[str, str]) 
 
 
 # Metrics where a larger value is better; the rest (latency, false refusals) are better smaller.
-LOWER_IS_BETTER = {"false_refusal_rate", "latency_p50_s", "latency_p95_s", "ttft_p50_s"}
+LOWER_IS_BETTER = {"false_refusal_rate", "answer_words_median", "quoted_sentence_answers",
+                   "latency_p50_s", "latency_p95_s", "ttft_p50_s"}

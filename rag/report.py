@@ -8,9 +8,10 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
-from .metrics import LOWER_IS_BETTER, first_relevant_rank, is_correct
+from .metrics import LOWER_IS_BETTER, first_relevant_rank, is_correct, is_direct_correct, is_quoted_sentence
 
 HEADLINE = [
+    "direct_correctness", "answer_f1", "direct_answer_rate", "answer_words_median", "quoted_sentence_answers",
     "answer_correctness", "hit@1", "hit@5", "mrr", "recall@5", "citation_precision", "quote_verbatim_rate",
     "answers_with_citation", "refusal_rate_unanswerable", "false_refusal_rate", "accuracy",
     "latency_p50_s", "latency_p95_s", "ttft_p50_s", "tokens_per_s",
@@ -21,14 +22,19 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def by_category(items: list[dict], results: list[dict]) -> dict[str, tuple[int, int]]:
-    """category -> (correct, total); items without a category count as 'uncategorised'."""
+def by_category(items: list[dict], results: list[dict], verdict=is_direct_correct) -> dict[str, tuple[int, int]]:
+    """category -> (right by ``verdict``, total); items without a category count as 'uncategorised'."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for item, result in zip(items, results):
         cat = item.get("category", "uncategorised")
-        out[cat][0] += is_correct(item, result)
+        out[cat][0] += verdict(item, result)
         out[cat][1] += 1
     return {k: (v[0], v[1]) for k, v in sorted(out.items())}
+
+
+def _quoted_line(summary: dict) -> str:
+    return (f"{summary.get('quoted_sentence_answers', 0)} of {summary['questions']} answers were a whole evidence "
+            f"sentence handed back; median answer {_fmt(summary.get('answer_words_median', 0.0))} words.")
 
 
 def comparison_rows(runs: dict[str, dict]) -> list[tuple[str, list[float], str]]:
@@ -63,8 +69,8 @@ def _plots(runs: dict[str, tuple[list[dict], list[dict]]]) -> dict[str, str]:
                [stats.get(cat, (0, 1))[0] / max(1, stats.get(cat, (0, 1))[1]) for cat in cats], width, label=name)
     ax.set_xticks([c + width * (len(names) - 1) / 2 for c in range(len(cats))], cats, rotation=20, ha="right")
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel("correct")
-    ax.set_title("Correctness by question category")
+    ax.set_ylabel("direct and correct")
+    ax.set_title("Direct correctness by question category")
     ax.legend()
     pngs["correctness_by_category"] = _png(fig)
 
@@ -124,20 +130,27 @@ def _verdict(item: dict, result: dict) -> str:
         return "declined (right)" if result["refused"] else "answered an unanswerable question"
     if result["refused"]:
         return "declined (wrong)"
-    return "correct" if is_correct(item, result) else "wrong"
+    if not is_correct(item, result):
+        return "wrong"
+    if is_direct_correct(item, result):
+        return "correct"
+    return "correct but a quoted sentence" if is_quoted_sentence(result) else "correct but too long"
 
 
 def _markdown(main, items, results, summary, rows, names) -> str:
     run = summary.get("run", {})
     out = [f"# Eval report: {main}", "",
            f"Dataset `{run.get('dataset', '')}`, split `{run.get('split') or 'all'}`, model `{run.get('model', '')}`, "
-           f"{summary['questions']} questions ({summary['answerable']} answerable, {summary['unanswerable']} unanswerable).", ""]
+           f"{summary['questions']} questions ({summary['answerable']} answerable, {summary['unanswerable']} unanswerable).", "",
+           _quoted_line(summary), ""]
     out += ["## Metrics", "", "| metric | " + " | ".join(names) + " | better |", "|---" * (len(names) + 2) + "|"]
     for metric, values, best in rows:
         out.append(f"| {metric} | " + " | ".join(_fmt(v) for v in values) + f" | {best} |")
-    out += ["", "## By category", "", "| category | correct | total |", "|---|---|---|"]
+    out += ["", "## By category", "", "| category | direct and correct | correct (keywords anywhere) | total |",
+            "|---|---|---|---|"]
+    loose = by_category(items, results, is_correct)
     for cat, (ok, n) in by_category(items, results).items():
-        out.append(f"| {cat} | {ok} | {n} |")
+        out.append(f"| {cat} | {ok} | {loose[cat][0]} | {n} |")
     out += ["", "## Questions", "", "| id | question | answer | citations | verdict |", "|---|---|---|---|---|"]
     for item, r in zip(items, results):
         cites = "; ".join(f"{c['source']}: “{c['quote'][:80]}…”" for c in r["citations"])
@@ -180,6 +193,7 @@ figure {{ margin: 1rem 0; }} img {{ max-width: 100%; }} ul {{ margin: 0; padding
 <p>Dataset <code>{e(str(run.get('dataset', '')))}</code>, split <code>{e(str(run.get('split') or 'all'))}</code>,
 model <code>{e(str(run.get('model', '')))}</code>: {summary['questions']} questions
 ({summary['answerable']} answerable, {summary['unanswerable']} unanswerable).</p>
+<p id="quoted">{e(_quoted_line(summary))}</p>
 <h2>Metrics</h2>
 <table id="metrics"><tr><th>metric</th>{''.join(f'<th>{e(n)}</th>' for n in names)}<th>better</th></tr>{metric_rows}</table>
 <h2>Plots</h2>{images}

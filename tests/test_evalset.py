@@ -174,3 +174,30 @@ def test_checker_catches_structural_problems(checker, tmp_path):
     assert "unanswerable" in text
     assert "split" in text
     assert "category" in text
+
+
+def test_checker_strict_rules_for_the_corpus(checker, tmp_path):
+    """--strict: a paraphrase shares no content word with its article; no article serves both splits."""
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "a.txt").write_text("Ferry runs aground\n\nThe ferry's skipper, Jonas Ekdahl, steered the vessel "
+                                    "onto a sandbank.\n", encoding="utf-8")
+    (articles / "b.html").write_text(
+        "<html><head><title>Vote</title></head><body><nav><p>Council menu</p></nav><article><h1>Council vote</h1>"
+        "<p>The council approved the harbour budget of 4.2 million crowns.</p></article></body></html>",
+        encoding="utf-8")
+    ok = _good_row(id="p1", question="Who was at the helm of the boat?", keywords=[["ekdahl"]],
+                   sources=["a.txt"], category="paraphrase")
+    reused = _good_row(id="p2", question="Who was at the helm of the ferry?", keywords=[["ekdahl"]],
+                       sources=["a.txt"], category="paraphrase")
+    html = _good_row(id="p3", question="How large was the budget?", keywords=[["4.2 million"]],
+                     sources=["b.html"], category="number_date", split="test")
+    assert checker.check(_write(tmp_path / "ok.jsonl", [ok, html]), articles, strict=True) == []
+    errors = checker.check(_write(tmp_path / "bad.jsonl", [reused]), articles, strict=True)
+    assert errors == ["line 1 (p2): paraphrase question shares words with its sources: ['ferry']"]
+    assert checker.check(_write(tmp_path / "lax.jsonl", [reused]), articles) == []  # the seeds set keeps its rules
+    menu = _good_row(id="p4", question="What is on the menu?", keywords=[["menu"]], sources=["b.html"], split="test")
+    assert "keyword group ['menu'] occurs in none" in checker.check(_write(tmp_path / "nav.jsonl", [menu]), articles)[0]
+    both = [html, dict(html, id="p5", split="dev")]
+    assert checker.check(_write(tmp_path / "split.jsonl", both), articles, strict=True) == [
+        "article b.html is cited by questions of several splits ['dev', 'test']: split by event, not by question"]

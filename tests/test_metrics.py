@@ -6,7 +6,8 @@ import pytest
 
 from rag.errors import InputError
 from rag.evaluate import compare, failed_floors, load_dataset, parse_floors, regressions
-from rag.metrics import (first_relevant_rank, hit_at, is_correct, keyword_match, percentile, recall_at,
+from rag.metrics import (answer_f1, answer_words, first_relevant_rank, hit_at, is_correct, is_direct,
+                         is_direct_correct, is_quoted_sentence, keyword_match, percentile, recall_at,
                          reciprocal_rank, summarize)
 
 ARTICLES = {"a.txt": "Belarus became the tenth member of the SCO.", "b.txt": "Xi met Putin in Astana on Wednesday."}
@@ -75,6 +76,55 @@ def test_summary_values():
     assert s["latency_p50_s"] == 1.0 and s["latency_p95_s"] == 4.0
     assert s["ttft_p50_s"] == 0.1
     assert s["tokens_per_s"] == pytest.approx(30 / 3.0)  # 3 answers x 10 tokens after the first / 3 x 1.0 s
+    # direct: item 1 ("Belarus, the 10th member", 4 words) is right and direct; item 2 is direct but wrong
+    assert s["direct_correctness"] == pytest.approx(1 / 3)
+    assert s["direct_answer_rate"] == 1.0  # both answers given are short and not copied sentences
+    assert s["answer_f1"] == pytest.approx((0.5 + 0 + 0) / 3)  # {belarus,10th,member} vs {belarus}: P 1/3, R 1
+    assert s["answer_words_median"] == 3.0  # 4 and 2 words
+    assert s["quoted_sentence_answers"] == 0
+
+
+QUOTE = ("Putin remarked at the summit, “The multipolar world has become a reality,” celebrating Belarus’s "
+         "accession as the tenth member of the SCO.")
+
+
+def _answer(text, quote=QUOTE, refused=False):
+    return {"answer": text, "refused": refused, "citations": [{"source": "a.txt", "quote": quote}] if quote else []}
+
+
+def test_a_quoted_sentence_is_not_direct():
+    copied = _answer(f"“{QUOTE}” [1].")
+    assert is_quoted_sentence(copied) and not is_direct(copied)
+    item = {"answer": "Belarus", "keywords": [["belarus"]], "answerable": True}
+    assert is_correct(item, copied) and not is_direct_correct(item, copied)  # right words, but a copied sentence
+    # nearly all of the sentence, cut at the end, is still the sentence handed back
+    assert is_quoted_sentence(_answer(QUOTE.rsplit(" of the SCO", 1)[0] + " [1]."))
+    # a span taken from it is an answer
+    assert not is_quoted_sentence(_answer("Belarus [1]."))
+    assert not is_quoted_sentence(_answer("Belarus became the tenth member of the SCO [1]."))
+    assert not is_quoted_sentence(_answer("The articles don't say.", quote=None, refused=True))
+
+
+def test_belarus_is_direct_and_scores_f1_one():
+    short = _answer("Belarus [1].")
+    assert is_direct(short)
+    assert answer_f1("Belarus [1].", "Belarus.") == 1.0
+    assert answer_words("Belarus [1].") == 1
+
+
+def test_a_thirty_word_answer_is_not_direct():
+    long = " ".join(f"word{i}" for i in range(29)) + " Belarus [1]."
+    assert answer_words(long) == 30
+    assert not is_direct(_answer(long, quote="Something else entirely."))
+    assert is_direct(_answer(" ".join(["word"] * 24) + " Belarus [1] [2].", quote="Other."))  # 25 words
+
+
+def test_answer_f1_squad_normalisation():
+    assert answer_f1("The Belarus!", "belarus") == 1.0  # case, punctuation and articles ignored
+    assert answer_f1("14 years [2]", "14 years") == 1.0
+    assert answer_f1("Terry Jermy, the MP [1][2]", "Terry Jermy") == pytest.approx(2 * (2 / 3) * 1 / (2 / 3 + 1))
+    assert answer_f1("Moscow", "Astana") == 0.0
+    assert answer_f1("", "Astana") == 0.0
 
 
 def test_percentile_nearest_rank():

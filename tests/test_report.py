@@ -59,3 +59,54 @@ def test_rag_eval_cli_writes_everything_and_gates(tmp_path, seeds, monkeypatch, 
     assert rc == 1
     assert "Right before, wrong now: none" in captured.out
     assert "quality gate failed: answer_correctness = 1.000 is below 1.01" in captured.err
+
+
+def test_rag_eval_corpus_uses_an_index_of_its_own(tmp_path, seeds, monkeypatch, capsys):
+    """--corpus indexes the folder into a separate index: the user's index is neither read nor written."""
+    def reply(messages):
+        for n, t in sources_in(messages).items():
+            if "ferry" in t:
+                return f"Jonas Ekdahl [{n}]."
+        return "The articles don't say."
+
+    monkeypatch.setattr(build, "make_embedder", lambda cfg: HashEmbedder())
+    monkeypatch.setattr(build, "make_generator", lambda cfg: ScriptedGenerator(reply))
+    monkeypatch.setattr(build, "make_judge", lambda cfg, generator=None: None)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ferry.txt").write_text("Ferry runs aground near Kestrel\n\nThe ferry's skipper, Jonas Ekdahl, "
+                                      "steered the vessel onto a sandbank on Tuesday.\n", encoding="utf-8")
+    (corpus / "other.md").write_text("# Council budget vote delayed\n\nThe council will vote in May.\n", encoding="utf-8")
+    data = tmp_path / "corpus.jsonl"
+    item = {"id": "c1", "question": "Who was the ferry's skipper?", "answer": "Jonas Ekdahl",
+            "keywords": [["ekdahl"]], "sources": ["ferry.txt"], "answerable": True, "split": "test"}
+    data.write_text(json.dumps(item) + "\n")
+    out = tmp_path / "run"
+    assert cli.main(["ingest", str(seeds)]) == 0  # the user's index: the five seeds
+    capsys.readouterr()
+    rc = cli.main(["eval", "--quiet", "--dataset", str(data), "--corpus", str(corpus), "--split", "test",
+                   "--out", str(out), "--fail-under", "direct_correctness=1.0"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    line = json.loads((out / "results.jsonl").read_text())
+    assert line["answer"] == "Jonas Ekdahl [1]." and line["direct_correct"] is True and line["answer_f1"] == 1.0
+    assert {r["source"] for r in line["retrieved"]} <= {"ferry.txt", "other.md"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["direct_correctness"] == 1.0 and summary["answer_f1"] == 1.0
+    assert "0 of 1 answers were a whole evidence sentence handed back" in (out / "report.md").read_text()
+    assert cli.main(["list", "--json"]) == 0  # the user's index still holds the seeds alone
+    assert sorted(a["source"] for a in json.loads(capsys.readouterr().out)) == sorted(p.name for p in seeds.iterdir())
+
+    # a file removed from the corpus leaves its index; a dataset citing a missing article is refused
+    (corpus / "other.md").unlink()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(dict(item, sources=["nowhere.txt"])) + "\n")
+    rc = cli.main(["eval", "--quiet", "--dataset", str(bad), "--corpus", str(corpus), "--out", str(tmp_path / "r2")])
+    assert rc == 2
+    assert "the dataset cites articles that are not in" in capsys.readouterr().err
+    rc = cli.main(["eval", "--quiet", "--dataset", str(data), "--corpus", str(corpus), "--out", str(tmp_path / "r3")])
+    assert rc == 0
+    line = json.loads((tmp_path / "r3" / "results.jsonl").read_text())
+    assert {r["source"] for r in line["retrieved"]} == {"ferry.txt"}
+    rc = cli.main(["eval", "--quiet", "--dataset", str(data), "--corpus", str(tmp_path / "nope"), "--out", str(out)])
+    assert rc == 2 and "no such folder" in capsys.readouterr().err
