@@ -29,23 +29,35 @@ def _spawn(cmd: list[str], log: Path) -> subprocess.Popen:
     return proc
 
 
-def _wait(url: str, proc: subprocess.Popen, what: str, limit: float = 120.0) -> None:
-    t = time.monotonic()
-    while time.monotonic() - t < limit:
+# How long a server may take to answer its first request: generous, for a slow or busy machine. These bound a
+# hang; they are not speed tests.
+CHROMA_START_S = 180
+LLM_START_S = 300  # loads the model first
+
+
+def _wait(url: str, proc: subprocess.Popen, what: str, limit: float) -> None:
+    """Poll until ``url`` answers (the server is up), the server exits, or ``limit`` seconds pass."""
+    deadline = time.monotonic() + limit
+    last = None
+    while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}: {proc.log.read_text()[-2000:]}")
+            raise RuntimeError(f"{what} exited with {proc.returncode} before answering {url}: "
+                               f"{proc.log.read_text()[-2000:]}")
         try:
-            urllib.request.urlopen(url, timeout=2)
+            urllib.request.urlopen(url, timeout=10)
             return
-        except OSError:
+        except OSError as exc:
+            last = exc
             time.sleep(0.2)
-    raise RuntimeError(f"{what} did not start within {limit:.0f} s")
+    _stop(proc)
+    raise RuntimeError(f"{what} did not answer {url} within {limit:.0f} s (last error: {last}); "
+                       f"its log ends: {proc.log.read_text()[-2000:]}")
 
 
 def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
@@ -55,7 +67,7 @@ def start_chroma(path: Path, port: int) -> subprocess.Popen:
     chroma = Path(sys.executable).parent / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     proc = _spawn([str(chroma), "run", "--path", str(path), "--port", str(port)], path.parent / f"chroma-{port}.log")
-    _wait(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, "chroma run")
+    _wait(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, "chroma run", CHROMA_START_S)
     return proc
 
 
@@ -84,11 +96,11 @@ def start_llm(model_cache: Path, port: int, log_dir: Path) -> subprocess.Popen:
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 2),
          "--verbose", "False"],
         log_dir / f"llm-{port}.log")
-    _wait(f"http://127.0.0.1:{port}/v1/models", proc, "llama_cpp.server")
+    _wait(f"http://127.0.0.1:{port}/v1/models", proc, "llama_cpp.server", LLM_START_S)
     return proc
 
 
-def rag(*args, env=None, timeout=300):
+def rag(*args, env=None, timeout=600):  # a bound on a hang (real models, slow machine), not a speed test
     return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
@@ -216,7 +228,7 @@ def test_chroma_server_dies_and_returns(tmp_path, tally):
 def test_ask_through_llama_cpp_server_streams_a_cited_answer(llm_url, tmp_path):
     from rag.generate import OpenAIChatGenerator
 
-    gen = OpenAIChatGenerator(llm_url, model="qwen2.5-coder-0.5b", timeout=60)
+    gen = OpenAIChatGenerator(llm_url, model="qwen2.5-coder-0.5b", timeout=120)
     pieces = list(gen.stream([{"role": "user", "content": "Count from one to five in words."}], max_tokens=24))
     assert len(pieces) > 3  # it streamed, piece by piece
     assert "three" in "".join(pieces).lower()
@@ -256,23 +268,26 @@ def test_llm_server_errors_are_clear(llm_url, tmp_path):
     assert proc.returncode == 1 and f"cannot reach the LLM server at {down}" in proc.stderr
     assert "Traceback" not in proc.stderr
 
-    # Slow: a real prompt of several hundred new tokens takes the server seconds; a 0.2 s limit must cut it off.
-    gen = OpenAIChatGenerator(llm_url, model="qwen2.5-coder-0.5b", timeout=0.2).load()
-    long_prompt = " ".join(ARTICLES[sorted(ARTICLES)[1]].split()[:350])
-    t = time.monotonic()
+    # Slow: a real prompt of about 1,200 new tokens takes the server seconds to read before its first token,
+    # on any CPU; a 0.2 s limit must cut it off. The model list is read first with a generous limit, so a busy
+    # machine's slow reply to that small request cannot be mistaken for the limit under test. The error
+    # itself shows the client's limit fired (without it the stream would simply finish); no wall-clock check.
+    gen = OpenAIChatGenerator(llm_url, model="qwen2.5-coder-0.5b", timeout=120).load()
+    gen.timeout = 0.2
+    words = " ".join(ARTICLES[name] for name in sorted(ARTICLES)).split()
+    long_prompt = " ".join(words[:900])
     with pytest.raises(GenerationError, match=r"did not answer within 0.2 s"):
         list(gen.stream([{"role": "user", "content": long_prompt + "\nSummarise this in one line."}], max_tokens=32))
-    assert time.monotonic() - t < 1.5  # the limit was honoured, not the server's own pace
 
 
 def test_ui_through_both_servers(model_cache, tmp_path, tally):
     """The chat page on a Chroma server and an LLM server: ask, upload, remove; then the LLM server
     goes away and comes back, and the page shows an error, then answers again."""
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
     from rag.config import Config
     from ui.app import Runtime, serve
-    from ui_server import free_port
+    from ui_server import client as ui_client, free_port
 
     from ui.app import message_text
 
@@ -286,7 +301,7 @@ def test_ui_through_both_servers(model_cache, tmp_path, tally):
     port = free_port()
     demo = serve(cfg, host="127.0.0.1", port=port, runtime=runtime, block=False)
     try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client = ui_client(f"http://127.0.0.1:{port}/")
 
         def ask(question):
             chat, _ = client.predict(question, [], "qwen2.5-coder-0.5b", 5, False, api_name="/ask")
@@ -332,7 +347,7 @@ def test_llm_server_dying_mid_answer_is_a_clear_error(model_cache, tmp_path, tal
     port = free_port()
     proc = start_llm(model_cache, port, tmp_path)
     tally["faults_injected"] += 1
-    gen = OpenAIChatGenerator(f"http://127.0.0.1:{port}/v1", timeout=30)
+    gen = OpenAIChatGenerator(f"http://127.0.0.1:{port}/v1", timeout=120)
     pieces = []
     with pytest.raises(GenerationError, match="LLM server at .* while answering|cannot reach the LLM server"):
         for piece in gen.stream([{"role": "user", "content": "Write a long story about a lighthouse."}], max_tokens=400):

@@ -29,9 +29,26 @@ def start(tmp: Path, reply=extractive_reply, generator_factory=None):
                  judge_model="none")  # fake replies: word-overlap checks only
     factory = generator_factory or (lambda model: ScriptedGenerator(reply))
     runtime = Runtime(cfg, store=ChromaStore(cfg.index_dir), embedder=HashEmbedder(), generator_factory=factory)
-    port = free_port()
-    demo = serve(cfg, host="127.0.0.1", port=port, runtime=runtime, block=False)
+    for attempt in range(3):
+        port = free_port()
+        try:
+            demo = serve(cfg, host="127.0.0.1", port=port, runtime=runtime, block=False)
+            break
+        except OSError:  # Gradio gives its server thread a fixed 5 s to start (or the port was taken meanwhile):
+            if attempt == 2:  # on a busy machine, try again on another port
+                raise
     return f"http://127.0.0.1:{port}/", demo, runtime
+
+
+CLIENT_TIMEOUT_S = 300
+
+
+def client(url: str):
+    """A gradio_client for ``url``. Its HTTP calls wait up to CLIENT_TIMEOUT_S, not httpx's default 5 s: on a
+    slow or busy machine (twenty sessions at once, one core) a reply can take longer than that."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False, httpx_kwargs={"timeout": CLIENT_TIMEOUT_S})
 
 
 NEW_ARTICLE = """Lakeside town opens floating library
