@@ -77,16 +77,22 @@ def bench_startup(env: dict, port: int) -> dict:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
                 break
-            except OSError:
-                if ui.poll() is not None or time.perf_counter() - t > 300:
-                    raise RuntimeError("rag ui did not start")
+            except OSError as exc:  # not up yet: poll until the page answers, the server exits, or 300 s pass
+                if ui.poll() is not None:
+                    raise RuntimeError(f"rag ui exited with {ui.returncode} before answering on port {port}")
+                if time.perf_counter() - t > 300:
+                    raise RuntimeError(f"rag ui did not answer http://127.0.0.1:{port}/ within 300 s ({exc})")
                 time.sleep(0.2)
         ui_s = time.perf_counter() - t
         ui_rss = next(int(line.split()[1]) // 1024 for line in Path(f"/proc/{ui.pid}/status").read_text().splitlines()
                       if line.startswith("VmHWM"))
     finally:
         ui.terminate()
-        ui.wait(timeout=30)
+        try:
+            ui.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            ui.kill()
+            ui.wait()
     return {"help_s": stats(helps), "help_rss_mib": help_rss,
             "cold_ask_s": round(ask_s, 3), "cold_ask_rss_mib": ask_rss,
             "cold_ask_answer": json.loads(out)["answer"][:80],
@@ -129,9 +135,12 @@ def bench_retrieval(store, embedder, questions: list[str], repeat: int = 3) -> d
 
 def bench_ask(pipeline, raw_llm, questions: list[str]) -> dict:
     """Our pipeline end to end, and raw llama-cpp-python on the same prompts (its own KV cache)."""
+    from llama_cpp import LlamaGrammar
+
     from rag import prompts
     from rag.answer import Answer
 
+    grammar = LlamaGrammar.from_string(prompts.READ_GRAMMAR, verbose=False)  # the same constrained reply
     pipeline.ask(questions[0])  # warm: model loaded, prompt prefix cached
     ours, raw = [], []
     for q in questions:
@@ -139,11 +148,11 @@ def bench_ask(pipeline, raw_llm, questions: list[str]) -> dict:
         ours.append(answer.timings)
         if answer.timings.get("tokens", 0) == 0:
             continue  # declined before generation: nothing to compare
-        messages = prompts.answer_messages(q, [e.text for e in answer.evidence])
+        messages = prompts.read_messages(q, [e.text for e in answer.evidence])
         t = time.perf_counter()
         first, n = None, 0
         for chunk in raw_llm.create_chat_completion(messages=messages, max_tokens=pipeline.max_tokens,
-                                                    temperature=0.0, top_k=1, stream=True):
+                                                    temperature=0.0, top_k=1, stream=True, grammar=grammar):
             if chunk["choices"][0]["delta"].get("content"):
                 first = first or time.perf_counter() - t
                 n += 1

@@ -45,13 +45,17 @@ def make_generator(cfg: Config) -> Generator:
 NO_JUDGE = ("", "none", "off")
 
 
-def make_judge(cfg: Config) -> Judge | None:
-    """The check model, in-process (also when the answers come from an LLM server); None if switched off."""
+def make_judge(cfg: Config, generator: Generator | None = None) -> Judge | None:
+    """The check model, in-process (also when the answers come from an LLM server); None if switched off.
+    When it is the in-process reader's own model, it shares that ``generator``'s weights and KV cache."""
     if cfg.judge_model.strip().lower() in NO_JUDGE:
         return None
     from .models import resolve_model
 
-    return LlamaCppJudge(resolve_model(cfg.judge_model, cfg.cache_dir), n_threads=cfg.threads)
+    path = resolve_model(cfg.judge_model, cfg.cache_dir)
+    if isinstance(generator, LlamaCppGenerator) and generator.model_path == path:
+        return LlamaCppJudge(path, n_threads=cfg.threads, shared=generator)
+    return LlamaCppJudge(path, n_threads=cfg.threads)
 
 
 def run_ingest(cfg: Config, paths, store: ChromaStore, embedder: Embedder, progress: bool = True) -> IngestReport:
@@ -109,6 +113,7 @@ def make_pipeline(cfg: Config, store: ChromaStore | None = None, embedder: Embed
 
     store = store or make_store(cfg)
     embedder = embedder or make_embedder(cfg)
-    return Pipeline(store=store, embedder=embedder, generator=generator or make_generator(cfg),
-                    judge=make_judge(cfg) if judge is _FROM_CONFIG else judge, min_judge=cfg.min_judge,
+    generator = generator or make_generator(cfg)
+    return Pipeline(store=store, embedder=embedder, generator=generator,
+                    judge=make_judge(cfg, generator) if judge is _FROM_CONFIG else judge, min_judge=cfg.min_judge,
                     top_k=cfg.top_k, evidence_k=cfg.evidence_k, max_tokens=cfg.max_tokens)

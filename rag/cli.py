@@ -139,7 +139,7 @@ def cmd_ask(args) -> int:
     question = check_question(args.question)  # fail fast, before any model loads
     cfg = _config(args, model=args.model, judge_model=args.judge_model, top_k=args.top_k)
     generator = make_generator(cfg).load()  # a missing model or a server that is down fails before any indexing
-    judge = make_judge(cfg)  # so does a missing check model
+    judge = make_judge(cfg, generator)  # so does a missing check model; the reader's own model is shared
     store = make_store(cfg)
     embedder = make_embedder(cfg)
     ensure_index(cfg, store, embedder, progress=True)  # progress goes to stderr; stdout stays JSON
@@ -167,20 +167,29 @@ def cmd_ask(args) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
-        print(format_answer(answer))
+        print(format_answer(answer, bold=sys.stdout.isatty()))
     return 0
 
 
-def format_answer(answer) -> str:
+def format_answer(answer, bold: bool = False) -> str:
+    """The answer, then each source with its quote; the words that carry the answer are marked in the
+    quote (bold on a terminal, else between ** **)."""
     lines = [answer.text]
     if answer.refused:
         searched = ", ".join(s for s, _ in answer.retrieved[:3]) or "nothing relevant"
-        lines.append(f"\n(Searched the index; closest articles: {searched})")
+        lines.append(f"\n(Why: {answer.reason}. Searched the index; closest articles: {searched})")
     if answer.citations:
         lines.append("\nSources:")
+        on, off = ("\x1b[1m", "\x1b[22m") if bold else ("**", "**")
         for c in answer.citations:
+            quote, pos = [], c.start
+            for a, b in sorted(c.highlights):
+                if c.start <= pos <= a and b <= c.end:
+                    quote += [c.quote[pos - c.start:a - c.start], on, c.quote[a - c.start:b - c.start], off]
+                    pos = b
+            quote.append(c.quote[pos - c.start:])
             lines.append(f"[{c.n}] {c.source}" + (f" — {c.title}" if c.title else ""))
-            lines.append(f"    “{c.quote}”")
+            lines.append(f"    “{''.join(quote)}”")
     return "\n".join(lines)
 
 
@@ -279,7 +288,7 @@ def cmd_eval(args) -> int:
         baseline = (json.loads((args.baseline / "summary.json").read_text()), read_results(args.baseline))
     cfg = _config(args, model=args.model, judge_model=args.judge_model)
     generator = make_generator(cfg).load()
-    judge = make_judge(cfg)
+    judge = make_judge(cfg, generator)
     if judge is not None:
         judge.load()  # now, like the answer model: not inside the first question's latency
     embedder = make_embedder(cfg)

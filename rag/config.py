@@ -44,17 +44,17 @@ class Config:
     seeds_dir: Path = field(default_factory=lambda: _default_home("seeds"))
     cache_dir: Path = field(default_factory=_default_cache)
     collection: str = "articles"
-    model: str = "qwen2.5-coder-0.5b"
-    judge_model: str = "qwen2.5-coder-1.5b"  # checks each cited sentence answers the question; "none": word overlap only
+    model: str = "qwen2.5-coder-1.5b"  # the reader; when it is also the check model, one model does both
+    judge_model: str = "qwen2.5-coder-1.5b"  # checks each cited sentence answers the question; "none": grounding only
     min_judge: float = MIN_JUDGE  # the check model's P(Yes) a sentence needs to be cited; higher declines more
     embed_model: str = "all-minilm-l6-v2"
     top_k: int = 8  # chunks whose sentences compete as evidence; dev split: 24/33 right at 8, 23/33 at 5
-    evidence_k: int = 3  # sentences the model reads; dev split: 26/33 right at 3 (and at 2), 25/33 at 4, 24/33 at 6
+    evidence_k: int = 4  # sentences the reader is shown
     chunk_size: int = 160
     chunk_overlap: int = 30
     n_threads: int = 0
     n_ctx: int = 2048
-    max_tokens: int = 96
+    max_tokens: int = 48  # the reader answers in a few words
     max_file_mb: float = 20.0
     chroma_url: str = ""  # a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000; empty: embedded, in index_dir
     llm_url: str = ""  # an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1; empty: the packaged model in-process

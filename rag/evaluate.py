@@ -70,6 +70,8 @@ def result_line(item: dict, answer_dict: dict) -> dict:
         "tokens": answer_dict.get("tokens", 0),
         "timings": answer_dict.get("timings", {}),
         "raw": answer_dict.get("raw", ""),
+        "reason": answer_dict.get("reason", ""),
+        "checks": answer_dict.get("checks", []),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +19,8 @@ class Generator:
         """Get ready (load weights, reach the server); errors here say what to fix. Returns self."""
         return self
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int = 128) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], max_tokens: int = 128, grammar: str | None = None) -> Iterator[str]:
+        """The reply, piece by piece; ``grammar`` (llama.cpp GBNF) constrains its shape where the backend can."""
         raise NotImplementedError
 
 
@@ -49,28 +51,43 @@ class LlamaCppGenerator(Generator):
         self.n_threads = n_threads
         self.seed = seed
         self._llm = None
+        self._grammars: dict[str, object] = {}
+        # One model, one KV cache: a check model that shares this one (judge.LlamaCppJudge) takes the same lock.
+        self.lock = threading.RLock()
 
     def load(self) -> "LlamaCppGenerator":
         self._load()
         return self
 
     def _load(self):
-        if self._llm is None:
-            self._llm = load_llama(self.model_path, self.n_ctx, self.n_threads, seed=self.seed)
-        return self._llm
+        with self.lock:
+            if self._llm is None:
+                self._llm = load_llama(self.model_path, self.n_ctx, self.n_threads, seed=self.seed)
+            return self._llm
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int = 128) -> Iterator[str]:
-        llm = self._load()
-        try:
-            chunks = llm.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=0.0, top_k=1, stream=True,
-            )
-            for chunk in chunks:
-                piece = chunk["choices"][0]["delta"].get("content")
-                if piece:
-                    yield piece
-        except (ValueError, RuntimeError) as exc:
-            raise GenerationError(f"the model failed while answering: {exc}") from exc
+    def _grammar(self, text: str | None):
+        if not text:
+            return None
+        if text not in self._grammars:
+            from llama_cpp import LlamaGrammar
+
+            self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
+        return self._grammars[text]
+
+    def stream(self, messages: list[dict[str, str]], max_tokens: int = 128, grammar: str | None = None) -> Iterator[str]:
+        with self.lock:
+            llm = self._load()
+            try:
+                chunks = llm.create_chat_completion(
+                    messages=messages, max_tokens=max_tokens, temperature=0.0, top_k=1, stream=True,
+                    grammar=self._grammar(grammar),
+                )
+                for chunk in chunks:
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            except (ValueError, RuntimeError) as exc:
+                raise GenerationError(f"the model failed while answering: {exc}") from exc
 
 
 class OpenAIChatGenerator(Generator):
@@ -117,7 +134,7 @@ class OpenAIChatGenerator(Generator):
         self._checked = True
         return self
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int = 128) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], max_tokens: int = 128, grammar: str | None = None) -> Iterator[str]:
         import json
 
         self.load()
@@ -125,6 +142,10 @@ class OpenAIChatGenerator(Generator):
         # answers; top_k and repeat_penalty are understood by llama.cpp and vLLM and ignored by Ollama.
         body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0,
                 "top_k": 1, "repeat_penalty": 1.0, "seed": self.seed, "stream": True}
+        if grammar:
+            # llama.cpp's servers read "grammar", vLLM "guided_grammar"; others ignore both, and their
+            # free text is read leniently (verify.parse_reply).
+            body.update(grammar=grammar, guided_grammar=grammar)
         with self._errors(), self._client() as client, client.stream("POST", "/chat/completions", json=body) as resp:
             if resp.status_code >= 400:
                 resp.read()

@@ -44,15 +44,19 @@ class LlamaCppJudge(Judge):
     several sentences of one question are judged) stays in the KV cache between calls.
     """
 
-    def __init__(self, model_path: str | Path, n_ctx: int = 2048, n_threads: int = 2):
+    def __init__(self, model_path: str | Path, n_ctx: int = 2048, n_threads: int = 2, shared=None):
+        """``shared``: a ``LlamaCppGenerator`` of the same model, whose weights, KV cache and lock this
+        check then uses: one model both reads and checks, mapped once."""
         self.model_path = Path(model_path)
         self.name = self.model_path.stem
-        self.n_ctx = n_ctx
+        self.n_ctx = shared.n_ctx if shared is not None else n_ctx
         self.n_threads = n_threads
+        self.shared = shared
         self._llm = None
         self._format = None
         self._yes = self._no = -1
-        self._lock = threading.RLock()  # one model, one KV cache: one call at a time (loading included)
+        # one model, one KV cache: one call at a time (loading included)
+        self._lock = shared.lock if shared is not None else threading.RLock()
 
     def load(self) -> "LlamaCppJudge":
         with self._lock:
@@ -73,7 +77,8 @@ class LlamaCppJudge(Judge):
 
     def _load(self) -> None:
         if self._llm is None:
-            llm = load_llama(self.model_path, self.n_ctx, self.n_threads, what="the check model")
+            llm = self.shared._load() if self.shared is not None else \
+                load_llama(self.model_path, self.n_ctx, self.n_threads, what="the check model")
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             template = llm.metadata.get("tokenizer.chat_template")

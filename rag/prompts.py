@@ -1,32 +1,35 @@
 """Every prompt the pipeline sends, in one place, by name."""
 
-# Kept short: every prompt token costs about 6 ms on 2 cores before the first answer token.
-# Measured on the dev split with Qwen2.5-Coder-0.5B: few-shot examples did not help this model
-# (13/33 with two examples, 15/33 without), and an example refusal made it decline a third of
-# answerable questions, so declining is decided from evidence and verification instead.
-ANSWER_SYSTEM = (
-    "Answer the question from the sources. Give a short answer (a few words or one sentence) "
-    "and the number of the source in brackets. If no source answers it, say: The articles don't say."
+REFUSAL = "The articles don't say."
+
+# The reader: reads the evidence sentences and answers in a few words with the source number.
+READ_SYSTEM = (
+    "Answer the question from the numbered sources in as few words as possible: a name, number, date "
+    "or short phrase, then the number of the source that states it in brackets, e.g. Maria Lopez [2]. "
+    "If the question asks two things, answer both: first answer [1]; second answer [2]. "
+    "If the sources do not answer the question, reply NONE."
 )
 
-REFUSAL = "The articles don't say."
+# The shape every in-process reply takes (a llama.cpp grammar, GBNF): one or two short answers, each
+# with one source number, or NONE. A server without grammars is read leniently by verify.parse_reply.
+READ_GRAMMAR = r"""
+root ::= "NONE" | part ("; " part)?
+part ::= phrase " [" [1-9] "]"
+phrase ::= [^\[\]\n;] [^\[\]\n;]*
+"""
 
 # The check model's question about one sentence; its P("Yes") decides whether the sentence is cited.
 JUDGE_SYSTEM = "You check whether a sentence answers a question. Reply Yes or No."
 
 
-def answer_messages(question: str, evidence: list[str]) -> list[dict[str, str]]:
-    """Chat messages for the answer step. The fixed system prompt comes first so its KV cache is reused.
-
-    The question comes both before and after the sources: measured on the dev split, the small
-    model's reply named the reference answer for 24 of 33 questions this way, 15 with the question
-    only after the sources (the model reads the sources knowing what to look for).
-    """
-    sources = "\n".join(f"[{i}] {text}" for i, text in enumerate(evidence, 1))
+def read_messages(question: str, evidence: list[str]) -> list[dict[str, str]]:
+    """Chat messages for the reader: the question before and after the numbered sources (the model
+    reads the sources knowing what to look for, and answers with the question fresh)."""
+    sources = "\n".join(f"[{i}] {' '.join(text.split())}" for i, text in enumerate(evidence, 1))
     q = question.strip()
     return [
-        {"role": "system", "content": ANSWER_SYSTEM},
-        {"role": "user", "content": f"Question: {q}\n\nSources:\n{sources}\n\nQuestion: {q}"},
+        {"role": "system", "content": READ_SYSTEM},
+        {"role": "user", "content": f"Question: {q}\n\nSources:\n{sources}\n\nQuestion: {q}\nAnswer:"},
     ]
 
 

@@ -49,9 +49,11 @@ class ScriptedGenerator(Generator):
     def __init__(self, reply: Callable[[list[dict]], str] | str):
         self.reply = reply if callable(reply) else (lambda messages: reply)
         self.prompts: list[list[dict]] = []
+        self.grammars: list[str | None] = []
 
-    def stream(self, messages, max_tokens: int = 128) -> Iterator[str]:
+    def stream(self, messages, max_tokens: int = 128, grammar: str | None = None) -> Iterator[str]:
         self.prompts.append(messages)
+        self.grammars.append(grammar)
         text = self.reply(messages)
         for piece in re.findall(r"\S+\s*", text):
             yield piece
@@ -64,14 +66,23 @@ def sources_in(messages: list[dict]) -> dict[int, str]:
 
 
 def extractive_reply(messages: list[dict]) -> str:
-    """Copies the first source that shares a word with the question, cited: a model that reads."""
+    """A reader that answers in a few words from the source sharing most words with the question: its
+    first number the question lacks, else its capitalised words the question lacks (a name); cited.
+    NONE when no source shares a word."""
     body = messages[-1]["content"]
     question = body.rsplit("Question:", 1)[1]
     q = set(content_terms(question))
-    for n, text in sources_in(messages).items():
-        if q & set(content_terms(text)):
-            return f"{text.rstrip('.')} [{n}]."
-    return "The articles don't say."
+    scored = [(len(q & set(content_terms(t))), -n, n, t) for n, t in sources_in(messages).items()]
+    best = max(scored, default=None)
+    if best is None or best[0] == 0:
+        return "NONE"
+    n, text = best[2], best[3]
+    numbers = [x.rstrip(".,") for x in re.findall(r"\d[\d,.]*", text) if x.rstrip(".,") not in question]
+    if numbers:
+        return f"{numbers[0]} [{n}]"
+    names = [w.strip(".,;:“”\"’'") for w in text.split()[1:] if w[:1].isupper()]
+    names = [w for w in names if w and not set(content_terms(w)) & q][:2]
+    return f"{' '.join(names) or ' '.join(text.split()[:3])} [{n}]"
 
 
 class WordJudge(Judge):

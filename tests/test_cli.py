@@ -31,7 +31,11 @@ def test_ask_builds_index_on_first_run_and_prints_json(fake_models, seeds, monke
     assert rc == 0
     assert out["answer"] == "Belarus became the tenth member [1]." and out["refused"] is False
     assert out["citations"][0]["source"] == "000_be872feae246cb84.txt"
-    assert out["citations"][0]["quote"] in (seeds / "000_be872feae246cb84.txt").read_text(encoding="utf-8")
+    text = (seeds / "000_be872feae246cb84.txt").read_text(encoding="utf-8")
+    assert out["citations"][0]["quote"] in text
+    (span,) = out["citations"][0]["answer_spans"]  # the answer's own word in the quote: not the question's
+    assert text[span[0]:span[1]] == "Belarus’s"
+    assert out["reason"] == "verified" and out["checks"][0]["ok"] is True
     assert isinstance(out["latency_s"], float) and out["retrieved"][0]["score"] > 0
 
 
@@ -40,6 +44,7 @@ def test_ask_plain_output_lists_sources(fake_models, seeds, monkeypatch, capsys)
     assert cli.main(["ask", "Which country became the tenth member of the SCO?"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Belarus became the tenth member [1].\n\nSources:\n[1] 000_be872feae246cb84.txt")
+    assert "celebrating **Belarus’s** accession as the tenth member of the SCO.”" in out
 
 
 def test_ingest_list_remove(fake_models, seeds, capsys):

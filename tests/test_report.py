@@ -95,7 +95,7 @@ def test_rag_eval_corpus_uses_an_index_of_its_own(tmp_path, seeds, monkeypatch, 
     assert summary["direct_correctness"] == 1.0 and summary["answer_f1"] == 1.0
     assert "0 of 1 answers were a whole evidence sentence handed back" in (out / "report.md").read_text()
     assert cli.main(["list", "--json"]) == 0  # the user's index still holds the seeds alone
-    assert sorted(a["source"] for a in json.loads(capsys.readouterr().out)) == sorted(p.name for p in seeds.iterdir())
+    assert sorted(a["source"] for a in json.loads(capsys.readouterr().out)) == sorted(p.name for p in seeds.glob("*.txt"))
 
     # a file removed from the corpus leaves its index; a dataset citing a missing article is refused
     (corpus / "other.md").unlink()

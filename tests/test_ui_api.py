@@ -2,18 +2,21 @@
 
 import pytest
 
-from fakes import ScriptedGenerator
+from conftest import SEEDS
+from fakes import HashEmbedder, ScriptedGenerator
 from ui_server import NEW_ARTICLE, start
+from ui_server import client as ui_client
 
 QUESTION = "Which country became the tenth member of the SCO?"
+SEED_EXAMPLES = [[QUESTION], ["What did Putin say about the multipolar world?"],
+                 ["Which trading partner did China overtake to become Russia's top trade partner?"],
+                 ["Who represented India at the summit?"]]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     url, demo, runtime = start(tmp_path_factory.mktemp("ui"))
-    from gradio_client import Client
-
-    yield Client(url, verbose=False), runtime
+    yield ui_client(url), runtime
     demo.close()
 
 
@@ -28,6 +31,12 @@ def _text(message) -> str:
     from ui.app import message_text
 
     return message_text(message["content"])
+
+
+def _examples(client) -> dict:
+    """The example questions as the page is served: samples and visibility."""
+    (props,) = [c["props"] for c in client.config["components"] if c["props"].get("elem_id") == "examples"]
+    return {"samples": props["samples"], "visible": props["visible"]}
 
 
 def test_answer_has_markers_and_highlighted_quote_in_its_paragraph(server):
@@ -62,12 +71,14 @@ def test_upload_then_ask_about_it_then_remove(server, tmp_path):
 
     path = tmp_path / "floating_library.txt"
     path.write_text(NEW_ARTICLE, encoding="utf-8")
-    status, table, pick, _ = client.predict([handle_file(str(path))], api_name="/upload")
+    status, table, pick, examples, _ = client.predict([handle_file(str(path))], api_name="/upload")
     assert "1 added" in status
+    assert examples == {"samples": SEED_EXAMPLES, "visible": True, "__type__": "update"}  # seeds + one: all still fit
     assert "Lakeside town opens floating library" in table and "floating_library.txt" in table
     html = _text(_ask(client, "How many books does the floating library in Vellmar hold?")[-1])
-    assert "floating_library.txt" in html and "4,000 books" in html
-    status, table, _ = client.predict("floating_library.txt", api_name="/remove")
+    assert "floating_library.txt" in html and "<div class='answer'>4,000 <a class='cite" in html
+    assert "The library holds <strong class='ans'>4,000</strong> books" in html  # the answer, marked in its quote
+    status, table, _, _ = client.predict("floating_library.txt", api_name="/remove")
     assert status == "Removed floating_library.txt."
     assert "floating_library.txt" not in table and "000_be872feae246cb84.txt" in table
     assert runtime.article("000_be872feae246cb84.txt") is not None  # the rest of the index is intact
@@ -87,7 +98,7 @@ def test_rejected_uploads_say_why(server, tmp_path):
     big.write_text("word " * 300_000)  # 1.5 MB, over the 1 MB limit the test server sets
     empty = tmp_path / "empty.md"
     empty.write_text("")
-    status, table, _, _ = client.predict([handle_file(str(big)), handle_file(str(empty))], api_name="/upload")
+    status, table, _, _, _ = client.predict([handle_file(str(big)), handle_file(str(empty))], api_name="/upload")
     assert "huge.txt: 1.5 MB is over the 1 MB limit" in status
     assert "empty.md: the file is empty" in status
     assert table.count("<tr>") == before + 1  # header row + one per article, as before
@@ -102,6 +113,37 @@ def test_rejected_uploads_say_why(server, tmp_path):
     assert len(runtime.articles()) == before
 
 
+def test_the_seeds_library_offers_the_seed_examples(server):
+    client, _ = server
+    assert _examples(client) == {"samples": SEED_EXAMPLES, "visible": True}
+
+
+def test_a_library_without_the_seeds_offers_no_seed_examples_until_a_seed_is_added(tmp_path):
+    from gradio_client import handle_file
+
+    from rag.build import run_ingest
+    from rag.config import Config
+    from rag.store import ChromaStore
+
+    own = tmp_path / "floating_library.txt"
+    own.write_text(NEW_ARTICLE, encoding="utf-8")
+    cfg = Config(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+    run_ingest(cfg, [own], ChromaStore(cfg.index_dir), HashEmbedder(), progress=False)  # not empty: no seeds added
+    url, demo, runtime = start(tmp_path)
+    client = ui_client(url)
+    try:
+        assert [a.source for a in runtime.articles()] == ["floating_library.txt"]
+        assert _examples(client) == {"samples": [], "visible": False}
+        # one seed article joins: the examples about it appear; it leaves: they go
+        *_, examples, _ = client.predict([handle_file(str(SEEDS / "000_be872feae246cb84.txt"))], api_name="/upload")
+        assert examples == {"samples": SEED_EXAMPLES[:2], "visible": True, "__type__": "update"}
+        status, _, _, examples = client.predict("000_be872feae246cb84.txt", api_name="/remove")
+        assert status == "Removed 000_be872feae246cb84.txt."
+        assert examples == {"samples": [], "visible": False, "__type__": "update"}
+    finally:
+        demo.close()
+
+
 def test_a_failing_model_is_a_message_in_the_chat_and_the_app_keeps_running(tmp_path):
     from rag.errors import ModelError
 
@@ -111,9 +153,7 @@ def test_a_failing_model_is_a_message_in_the_chat_and_the_app_keeps_running(tmp_
         return ScriptedGenerator("Belarus [1].")
 
     url, demo, _ = start(tmp_path, generator_factory=broken)
-    from gradio_client import Client
-
-    client = Client(url, verbose=False)
+    client = ui_client(url)
     try:
         chat = _ask(client, QUESTION, model="missing")
         assert "Could not answer: model file not found: missing.gguf" in _text(chat[-1])

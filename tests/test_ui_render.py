@@ -1,7 +1,11 @@
+import json
+
+from conftest import SEEDS
 from rag.answer import Answer, Citation
+from rag.parse import find_files
 from rag.store import StoredArticle
-from ui.app import check_upload, safe_name
-from ui.render import paragraph_around, render_answer
+from ui.app import check_upload, examples_for, safe_name
+from ui.render import answer_spans, paragraph_around, render_answer, render_source
 
 TEXT = "Title line\nFirst sentence here. Belarus joined as the tenth member. Last one.\nNext paragraph."
 QUOTE = "Belarus joined as the tenth member."
@@ -49,3 +53,76 @@ def test_upload_names_cannot_leave_the_uploads_folder(tmp_path):
     assert safe_name("..").startswith("upload-")
     (tmp_path / "x.pdf").write_bytes(b"%PDF-1.4")
     assert check_upload(tmp_path / "x.pdf", 1.0) is None
+
+
+def _at(word: str, text: str = TEXT) -> tuple[int, int]:
+    i = text.index(word)
+    return i, i + len(word)
+
+
+def test_answer_words_are_bold_inside_the_mark_merged_and_clipped_to_the_quote():
+    # unsorted, overlapping ("tenth" inside "tenth member"), and one span outside the quote ("First")
+    spans = (_at("tenth member"), _at("First"), _at("Belarus"), _at("tenth"))
+    c = Citation(1, "a.txt", QUOTE, START, START + len(QUOTE), "Title line", highlights=spans)
+    assert render_source("u4", c, ART) == (
+        "<details class='source src-u4-1'><summary><span class='num'>[1]</span> <strong>Title line</strong> "
+        "<span class='meta'>The Times · 2024-07-04</span> <span class='file'>a.txt</span></summary><blockquote>"
+        "First sentence here. <mark><strong class='ans'>Belarus</strong> joined as the "
+        "<strong class='ans'>tenth member</strong>.</mark> Last one.</blockquote></details>")
+
+
+def test_answer_words_are_escaped():
+    text = "Q&A: <Belarus> joined, said A & B."
+    quote = "<Belarus> joined, said A & B."
+    art = StoredArticle(source="b.txt", title="", content_hash="h", n_chunks=1, text=text)
+    start = text.index(quote)
+    c = Citation(2, "b.txt", quote, start, start + len(quote),
+                 highlights=(_at("<Belarus>", text), _at("A & B", text)))
+    assert ("<blockquote>Q&amp;A: <mark><strong class='ans'>&lt;Belarus&gt;</strong> joined, said "
+            "<strong class='ans'>A &amp; B</strong>.</mark></blockquote>") in render_source("u5", c, art)
+
+
+def test_answer_words_in_a_quote_whose_article_is_gone_count_from_the_citation_start():
+    c = Citation(3, "gone.txt", "Belarus joined as the tenth member.", 100, 135, highlights=((122, 127), (90, 95)))
+    assert render_source("u6", c, None).endswith(
+        "<blockquote><mark>Belarus joined as the <strong class='ans'>tenth</strong> member.</mark>"
+        "</blockquote></details>")
+
+
+def test_answer_spans_sorts_merges_clips_and_drops_spans_outside():
+    assert answer_spans([(15, 20), (10, 12), (11, 14), (0, 5), (18, 30), (14, 14)], 10, 25) == [(0, 4), (5, 15)]
+    assert answer_spans([], 10, 25) == []
+
+
+SEED_QUESTIONS = ["Which country became the tenth member of the SCO?",
+                  "What did Putin say about the multipolar world?",
+                  "Which trading partner did China overtake to become Russia's top trade partner?",
+                  "Who represented India at the summit?"]
+SEED_NAMES = sorted(p.name for p in find_files([SEEDS]))
+
+
+def test_seed_examples_are_shipped_beside_the_seeds_but_never_indexed():
+    assert SEED_NAMES == ["000_be872feae246cb84.txt", "001_019830dcde441936.txt", "002_21e0e47377e78efb.txt",
+                          "003_81c9518f30d00088.txt", "004_8198bc21f95ecf11.txt"]  # no examples.json
+    entries = json.loads((SEEDS / "examples.json").read_text(encoding="utf-8"))
+    assert all(set(e["sources"]) <= set(SEED_NAMES) for e in entries)  # no example names a missing seed
+
+
+def test_examples_follow_the_library():
+    assert examples_for(SEEDS, SEED_NAMES) == SEED_QUESTIONS
+    assert examples_for(SEEDS, SEED_NAMES + ["floating_library.txt"]) == SEED_QUESTIONS
+    assert examples_for(SEEDS, ["floating_library.txt", "notes.md"]) == []
+    assert examples_for(SEEDS, []) == []
+    assert examples_for(SEEDS, ["003_81c9518f30d00088.txt", "004_8198bc21f95ecf11.txt"]) == SEED_QUESTIONS[2:]
+
+
+def test_examples_from_a_missing_or_malformed_file_are_none(tmp_path):
+    assert examples_for(tmp_path, ["a.txt"]) == []  # no examples.json
+    assert examples_for(tmp_path / "nowhere", ["a.txt"]) == []
+    for bad in ('[{"question": "Q?", "sources": ["a.txt"]', '{"question": "Q?", "sources": ["a.txt"]}', "\xff"):
+        (tmp_path / "examples.json").write_text(bad, encoding="latin-1")
+        assert examples_for(tmp_path, ["a.txt"]) == []
+    (tmp_path / "examples.json").write_text(json.dumps([
+        {"question": "Q?", "sources": "a.txt"}, 3, {"question": "", "sources": ["a.txt"]},
+        {"question": "S?", "sources": []}, {"sources": ["a.txt"]}, {"question": " R? ", "sources": ["a.txt"]}]))
+    assert examples_for(tmp_path, ["a.txt"]) == ["R?"]  # only the well-formed entry

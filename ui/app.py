@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import threading
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from rag.answer import Answer, Token
 from rag.config import Config
@@ -19,12 +20,7 @@ from rag.store import StoredArticle
 
 from .render import render_answer, render_error, render_partial
 
-EXAMPLES = [
-    "Which country became the tenth member of the SCO?",
-    "What did Putin say about the multipolar world?",
-    "Which trading partner did China overtake to become Russia's top trade partner?",
-    "Who represented India at the summit?",
-]
+EXAMPLES_FILE = "examples.json"  # in the seeds folder: [{"question": ..., "sources": [seed file names]}]
 
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: auto;}
@@ -40,6 +36,8 @@ CSS = """
 #chat details.source.flash {animation: flash 1.2s ease-out;}
 @keyframes flash {from {background: #fef3c7;} to {background: transparent;}}
 #chat mark {background: #fde68a; padding: 0 2px;}
+#chat mark strong.ans {font-weight: 700; background: #fbbf24; text-decoration: underline 2px #b45309;
+  text-underline-offset: 2px; border-radius: 2px;}
 #chat .rewritten, #chat .searched {color: #6b7280; font-size: .82em; margin-top: .4em;}
 #chat .error {color: #b91c1c;}
 #chat .draft {color: #374151;}
@@ -188,6 +186,25 @@ def message_text(content) -> str:
     return ""
 
 
+def examples_for(seeds_dir: Path, indexed_sources: Iterable[str]) -> list[str]:
+    """The seeds' example questions whose articles are all in the library; none when examples.json is
+    missing or unreadable (a malformed entry is skipped)."""
+    try:
+        entries = json.loads((Path(seeds_dir) / EXAMPLES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(entries, list):
+        return []
+    have = set(indexed_sources)
+    questions = []
+    for e in entries:
+        q, sources = (e.get("question"), e.get("sources")) if isinstance(e, dict) else (None, None)
+        if (isinstance(q, str) and q.strip() and isinstance(sources, list) and sources
+                and all(isinstance(s, str) for s in sources) and set(sources) <= have):
+            questions.append(q.strip())
+    return questions
+
+
 def library_html(arts: list[StoredArticle]) -> str:
     """The indexed articles as a small table that wraps on narrow screens."""
     import html
@@ -210,6 +227,13 @@ def build_app(runtime: Runtime):
 
     cfg = runtime.cfg
     arts = runtime.articles()
+    questions = examples_for(cfg.seeds_dir, [a.source for a in arts])
+
+    def library_view(arts: list[StoredArticle], **pick_changes):
+        """What shows the library: its table, the remove picker, and the example questions it can answer."""
+        qs = examples_for(cfg.seeds_dir, [a.source for a in arts])
+        return (library_html(arts), gr.update(choices=[a.source for a in arts], **pick_changes),
+                gr.Dataset(samples=[[q] for q in qs], visible=bool(qs)))
 
     def respond(question, history, model, top_k, show_scores):
         history = list(history or [])
@@ -248,7 +272,7 @@ def build_app(runtime: Runtime):
         try:
             return _upload(files, progress)
         except RagError as exc:
-            return f"❌ {exc}", gr.update(), gr.update(), None
+            return f"❌ {exc}", gr.update(), gr.update(), gr.update(), None
 
     def _upload(files, progress):
         notes, accepted = [], []
@@ -268,18 +292,17 @@ def build_app(runtime: Runtime):
             report = runtime.ingest(accepted, progress=True)
             notes.insert(0, f"✅ {report.summary()}")
             notes += [f"❌ {Path(p).name}: {reason}" for p, reason in report.failed]
-        arts = runtime.articles()
-        return "\n\n".join(notes) or "No file chosen.", library_html(arts), gr.update(choices=[a.source for a in arts]), None
+        return ("\n\n".join(notes) or "No file chosen.", *library_view(runtime.articles()), None)
 
     def remove(source):
         if not source:
-            return "Choose an article to remove.", gr.update(), gr.update()
+            return "Choose an article to remove.", gr.update(), gr.update(), gr.update()
         try:
             msg = f"Removed {source}." if runtime.remove(source) else f"{source} is not in the index."
             arts = runtime.articles()
         except RagError as exc:
-            return f"❌ {exc}", gr.update(), gr.update()
-        return msg, library_html(arts), gr.update(choices=[a.source for a in arts], value=None)
+            return f"❌ {exc}", gr.update(), gr.update(), gr.update()
+        return (msg, *library_view(arts, value=None))
 
     with gr.Blocks(title="Ask the articles") as demo:
         saved = gr.BrowserState([], storage_key="rag-articles-chat")
@@ -294,7 +317,10 @@ def build_app(runtime: Runtime):
                     box = gr.Textbox(placeholder="Ask about the articles…", show_label=False, scale=5,
                                      elem_id="question", autofocus=True, max_lines=4)
                     ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                gr.Examples(EXAMPLES, inputs=box, label="Try")
+                # A Dataset rather than gr.Examples: its samples follow the library (upload, remove, reload),
+                # and it is hidden when none of the seeds' examples fits the articles.
+                examples = gr.Dataset(components=[box], samples=[[q] for q in questions], label="Try",
+                                      visible=bool(questions), elem_id="examples")
                 new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
             with gr.Column(scale=2, min_width=300):
                 with gr.Accordion("Library", open=True, elem_id="library"):
@@ -322,9 +348,12 @@ def build_app(runtime: Runtime):
             trigger(respond, inputs, [chatbot, box], api_name="ask" if trigger == box.submit else False) \
                 .then(lambda h: h, chatbot, saved, api_name=False)
         new_chat.click(lambda: ([], []), None, [chatbot, saved], api_name=False)
-        files.upload(upload, files, [status, table, pick, files], api_name="upload")
-        rm.click(remove, pick, [status, table, pick], api_name="remove")
+        examples.click(lambda sample: sample[0] if sample else gr.update(), examples, box, api_name=False)
+        files.upload(upload, files, [status, table, pick, examples, files], api_name="upload")
+        rm.click(remove, pick, [status, table, pick, examples], api_name="remove")
         demo.load(lambda h: h or [], saved, chatbot, api_name=False)
+        # The page as built is the library at start: a reload shows the library as it is now.
+        demo.load(lambda: library_view(runtime.articles()), None, [table, pick, examples], api_name=False)
     return demo
 
 

@@ -1,4 +1,5 @@
-"""Answers as chat HTML: [n] markers that open their source, each quote highlighted in its paragraph.
+"""Answers as chat HTML: [n] markers that open their source, each quote highlighted in its paragraph
+with the words that carry the answer in bold.
 
 Pure functions of an ``Answer`` and the stored articles; no Gradio import, so they test fast.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Callable
+from typing import Callable, Iterable
 
 from rag.answer import Answer, Citation
 from rag.store import StoredArticle
@@ -42,12 +43,35 @@ def _byline(article: StoredArticle | None, citation: Citation) -> str:
         f" <span class='file'>{html.escape(citation.source)}</span>"
 
 
+def answer_spans(highlights: Iterable[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The highlights that fall in ``start:end``, clipped to it, sorted and merged, relative to ``start``."""
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted((max(a, start), min(b, end)) for a, b in highlights):
+        if a >= b:
+            continue  # outside the quote, or empty
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return [(a - start, b - start) for a, b in merged]
+
+
+def mark_quote(quote: str, spans: list[tuple[int, int]]) -> str:
+    """The quote in <mark>, each answer span (sorted, disjoint, relative to the quote) in <strong class='ans'>."""
+    parts, pos = [], 0
+    for a, b in spans:
+        parts.append(f"{_esc(quote[pos:a])}<strong class='ans'>{_esc(quote[a:b])}</strong>")
+        pos = b
+    return f"<mark>{''.join(parts)}{_esc(quote[pos:])}</mark>"
+
+
 def render_source(uid: str, c: Citation, article: StoredArticle | None, open_: bool = False) -> str:
     if article is not None and article.text[c.start:c.end] == c.quote:
         before, quote, after = paragraph_around(article.text, c.start, c.end)
-        body = f"{_esc(before)}<mark>{_esc(quote)}</mark>{_esc(after)}"
-    else:
-        body = f"<mark>{_esc(c.quote)}</mark>"
+        body = f"{_esc(before)}{mark_quote(quote, answer_spans(c.highlights, c.start, c.end))}{_esc(after)}"
+    else:  # the article changed or is gone: the quote alone, highlights still counted from c.start
+        spans = answer_spans(c.highlights, c.start, c.start + len(c.quote))
+        body = mark_quote(c.quote, spans)
     # Keyed by class: Gradio's HTML sanitiser keeps classes but drops data-* attributes.
     return (f"<details class='source src-{uid}-{c.n}'{' open' if open_ else ''}>"
             f"<summary><span class='num'>[{c.n}]</span> {_byline(article, c)}</summary>"
