@@ -34,10 +34,10 @@ class CachedJudge(Judge):
     def __init__(self, judge: Judge):
         self.judge, self.seen = judge, {}
 
-    def p_yes(self, question: str, sentence: str) -> float:
-        key = (question, sentence)
+    def p_yes(self, question: str, sentence: str, answer: str = "") -> float:
+        key = (question, sentence, answer)
         if key not in self.seen:
-            self.seen[key] = self.judge.p_yes(question, sentence)
+            self.seen[key] = self.judge.p_yes(question, sentence, answer)
         return self.seen[key]
 
 
@@ -48,6 +48,9 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="dev")
     p.add_argument("--thresholds", default="0.1,0.2,0.3,0.37,0.45,0.55,0.65")
     p.add_argument("--dump", type=Path, help="write each question's reply and verdicts as JSON lines here")
+    p.add_argument("--reuse", type=Path, help="a dump from an earlier run: its replies are taken, not generated again "
+                                              "(only valid while the reader, its prompt and the evidence are unchanged)")
+    p.add_argument("--shuffle", type=int, help="ask in a random order with this seed: a run stopped early is a fair sample")
     args = p.parse_args(argv)
     cfg = Config.from_env()
     embedder = make_embedder(cfg)
@@ -63,11 +66,18 @@ def main(argv=None) -> int:
     thresholds = [float(t) for t in args.thresholds.split(",")]
     tally = {t: [0, 0, 0] for t in thresholds}  # direct-correct answerable, declined unanswerable, false refusals
     items = load_dataset(args.dataset, split=args.split)
+    if args.shuffle is not None:
+        import random
+
+        random.Random(args.shuffle).shuffle(items)
+    replies = {}
+    if args.reuse:
+        replies = {r["id"]: r["raw"] for r in map(json.loads, args.reuse.read_text(encoding="utf-8").splitlines())}
     dump = open(args.dump, "w", encoding="utf-8") if args.dump else None
     for i, item in enumerate(items, 1):
         q = item["question"]
         evidence = pipeline.select(q, pipeline.retriever.search(q, pipeline.top_k))
-        raw = "".join(generator.stream(prompts.read_messages(q, [e.text for e in evidence]),
+        raw = replies[item["id"]] if item["id"] in replies else "".join(generator.stream(prompts.read_messages(q, [e.text for e in evidence]),
                                        max_tokens=pipeline.max_tokens, grammar=prompts.READ_GRAMMAR)) if evidence else ""
         row = {"id": item["id"], "question": q, "raw": raw, "verdicts": {}}
         for t in thresholds:

@@ -18,7 +18,8 @@ part ::= phrase " [" [1-9] "]"
 phrase ::= [^\[\]\n;] [^\[\]\n;]*
 """
 
-# The check model's question about one sentence; its P("Yes") decides whether the sentence is cited.
+# The check model's question about one sentence and the answer it is to prove; its P("Yes") decides
+# whether the answer stands with that sentence as its citation.
 JUDGE_SYSTEM = "You check whether a sentence answers a question. Reply Yes or No."
 
 
@@ -33,9 +34,13 @@ def read_messages(question: str, evidence: list[str]) -> list[dict[str, str]]:
     ]
 
 
-def judge_messages(question: str, sentence: str) -> list[dict[str, str]]:
-    """Chat messages for the check model: does this one sentence answer the question?"""
-    return [
-        {"role": "system", "content": JUDGE_SYSTEM},
-        {"role": "user", "content": f"Question: {question.strip()}\nSentence: {sentence}\nDoes the sentence answer the question?"},
-    ]
+def judge_messages(question: str, sentence: str, answer: str = "") -> list[dict[str, str]]:
+    """Chat messages for the check model: does this one sentence answer the question, with this answer
+    when one is given? A true sentence must not vouch for a wrong answer taken from it ("Russia" from
+    a sentence about Belarus joining). Sentence first: several answers to one sentence share its prefix."""
+    if not answer:
+        ask = f"Question: {question.strip()}\nSentence: {sentence}\nDoes the sentence answer the question?"
+    else:
+        ask = (f"Sentence: {sentence}\nQuestion: {question.strip()}\nAnswer: {answer.strip()}\n"
+               "Does the sentence state this answer to this question?")
+    return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": ask}]

@@ -199,7 +199,10 @@ def grounding_gap(answer: str, sentence: str, question: str) -> str:
         if (number_values(answer) - q_numbers) or (names(answer) - q_terms):
             return ""
         return "the answer only restates the question"
-    share = sum(found(t, s_terms) for t in new) / len(new)
+    # The answer's own numbers are content too, and each one was found in the sentence above: "142 meters"
+    # against "142 metres" is half grounded by its number, not ungrounded for a spelling.
+    own_numbers = len(number_values(answer) - q_numbers)
+    share = (sum(found(t, s_terms) for t in new) + own_numbers) / (len(new) + own_numbers)
     return "" if share >= MIN_GROUNDING else "most of the answer's words are not in the sentence"
 
 
@@ -235,18 +238,18 @@ def verify(
     parts = parse_reply(reply)
     if not parts:
         return Verdict(refusal, (), True, "the reader found no answer in the sources")
-    judged: dict[int, float] = {}
+    judged: dict[tuple[int, str], float] = {}
     clock = [0.0, 0]
 
-    def p_yes(n: int) -> float | None:
+    def p_yes(n: int, answer: str) -> float | None:
         if judge is None:
             return None
-        if n not in judged:
+        if (n, answer) not in judged:
             t = time.perf_counter()
-            judged[n] = judge.p_yes(question, evidence[n - 1].text)
+            judged[n, answer] = judge.p_yes(question, evidence[n - 1].text, answer)
             clock[0] += time.perf_counter() - t
             clock[1] += 1
-        return judged[n]
+        return judged[n, answer]
 
     checks: list[Check] = []
     for part in parts:
@@ -267,7 +270,7 @@ def verify(
             continue
         check = None
         for n in grounded[:2]:  # the cited (or first grounded) sentence, then one more
-            score = p_yes(n)
+            score = p_yes(n, part.text)
             e = evidence[n - 1]
             if score is not None and score < min_judge:
                 check = check or Check(part.text, part.cites, n, score,

@@ -93,7 +93,9 @@ class WordJudge(Judge):
     def __init__(self, *words: str):
         self.words = [w.lower() for w in words]
         self.calls: list[tuple[str, str]] = []
+        self.answers: list[str] = []  # the answer each call was asked about
 
-    def p_yes(self, question: str, sentence: str) -> float:
+    def p_yes(self, question: str, sentence: str, answer: str = "") -> float:
         self.calls.append((question, sentence))
+        self.answers.append(answer)
         return 1.0 if any(w in sentence.lower() for w in self.words) else 0.0

@@ -169,6 +169,9 @@ def test_grounding_names_numbers_and_words():
     assert grounding_gap("its accession was celebrated", s, q) == ""
     assert grounding_gap("its entry was welcomed warmly", s, q) == "most of the answer's words are not in the sentence"
     assert number_values("1,200 people, the tenth, 3rd and fourteen") == {"1200", "10", "3", "14"}
+    dam = "The Brannoch Dam rises 142 metres above the valley floor."
+    assert grounding_gap("142 meters", dam, "How tall is the dam?") == ""  # its number holds it; spelling aside
+    assert grounding_gap("142 feet high", dam, "How tall is the dam?") == "most of the answer's words are not in the sentence"
 
 
 def test_asking_again_embeds_nothing_new(indexed, embedder):
@@ -210,6 +213,7 @@ def test_judge_is_asked_only_about_the_sentence_to_be_cited(indexed, embedder):
     answer = _pipeline(indexed, embedder, _cite("Belarus [{n}]"), judge=judge, min_judge=0.5).ask(QUESTION)
     assert answer.text == "Belarus [1]." and not answer.refused
     assert len(judge.calls) == 1 and "tenth member" in judge.calls[0][1]
+    assert judge.answers == ["Belarus"]  # it checks the sentence with this answer, not the sentence alone
 
 
 def test_when_the_judge_rejects_the_cited_sentence_another_that_states_the_answer_is_cited(indexed, embedder):

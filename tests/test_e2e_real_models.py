@@ -30,7 +30,11 @@ def test_fresh_index_ask_json_tenth_member(tmp_path, model_cache):
     for c in out["citations"]:
         assert c["quote"] in articles[c["source"]]
     assert any("Belarus" in c["quote"] for c in out["citations"])
-    assert out["retrieved"] and out["latency_s"] > 0 and out["model"] == "qwen2.5-coder-0.5b"
+    assert out["retrieved"] and out["latency_s"] > 0 and out["model"] == "qwen2.5-coder-1.5b"  # the default reader
+    # an answer, not the evidence sentence handed back: a few words, with the answer marked in its quote
+    assert len(out["answer"].split()) <= 8 and out["answer"] not in out["citations"][0]["quote"]
+    assert out["reason"] == "verified"
+    assert any(c["answer_spans"] for c in out["citations"])
 
     # The index is now built: listing it shows the five seeds with their chunks.
     listed = json.loads(_rag("list", "--json", env_extra=env).stdout)
@@ -69,7 +73,7 @@ def test_real_embedder_reingest_embeds_nothing(tmp_path):
 
 
 def test_real_check_model_tells_an_answer_from_a_near_miss(model_cache):
-    """The packaged 1.5B check model, through the threshold the pipeline uses (calibrated on dev)."""
+    """The packaged 1.5B check model, through the threshold the pipeline uses (calibrated on dev events)."""
     from rag.answer import MIN_JUDGE as threshold
     from rag.judge import LlamaCppJudge
     from rag.models import resolve_model
@@ -79,14 +83,18 @@ def test_real_check_model_tells_an_answer_from_a_near_miss(model_cache):
              "accession as the tenth member of the SCO.")
     guterres = "UN Secretary-General Antonio Guterres was also at the summit, marking his visit to Central Asia."
     q = "Which country became the tenth member of the SCO?"
-    yes = judge.p_yes(q, tenth)
-    assert yes >= threshold > judge.p_yes(q, guterres)
-    # every word of this question is in the Guterres sentence, but it is about the UN, not the SCO
-    assert judge.p_yes("Who is the current Secretary-General of the SCO?", guterres) < threshold
-    assert judge.p_yes("Which UN official was at the SCO summit in Astana?", guterres) >= threshold
+    yes = judge.p_yes(q, tenth, "Belarus")
+    assert yes >= threshold
+    # the same true sentence does not vouch for another answer taken from the question's world
+    assert judge.p_yes(q, tenth, "Russia") < min(threshold, yes - 0.1)
+    assert judge.p_yes("Which UN official was at the SCO summit in Astana?", guterres, "Antonio Guterres") >= threshold
+    # a sentence with the answer's kind of word, for another question, is not an answer
+    dam = "The Brannoch Dam rises 142 metres above the valley floor."
+    assert judge.p_yes("How tall is the Brannoch Dam?", dam, "142 metres") >= threshold
+    assert judge.p_yes("When did the Brannoch Dam open?", dam, "142 metres") < threshold
     # the KV cache now holds other prompts: reusing their shared start changes the score only by
-    # float rounding (the prompt is evaluated in different batches), 0.0013 when measured
-    assert abs(judge.p_yes(q, tenth) - yes) < 0.01
+    # float rounding (the prompt is evaluated in different batches)
+    assert abs(judge.p_yes(q, tenth, "Belarus") - yes) < 0.01
 
 
 def test_missing_check_model_fails_fast_and_none_switches_it_off(tmp_path, model_cache):

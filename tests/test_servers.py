@@ -90,9 +90,9 @@ def llm_url(model_cache, tmp_path_factory):
 def start_llm(model_cache: Path, port: int, log_dir: Path) -> subprocess.Popen:
     from rag.models import resolve_model
 
-    model = resolve_model("qwen2.5-coder-0.5b", model_cache)
+    model = resolve_model("qwen2.5-coder-1.5b", model_cache)
     proc = _spawn(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "qwen2.5-coder-0.5b",
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "qwen2.5-coder-1.5b",
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 2),
          "--verbose", "False"],
         log_dir / f"llm-{port}.log")
@@ -225,23 +225,25 @@ def test_chroma_server_dies_and_returns(tmp_path, tally):
 
 # -- OpenAI-compatible LLM server --------------------------------------------------------------
 
-def test_ask_through_llama_cpp_server_streams_a_cited_answer(llm_url, tmp_path):
+def test_ask_through_llama_cpp_server_streams_a_cited_answer(llm_url, model_cache, tmp_path):
     from rag.generate import OpenAIChatGenerator
 
-    gen = OpenAIChatGenerator(llm_url, model="qwen2.5-coder-0.5b", timeout=120)
+    gen = OpenAIChatGenerator(llm_url, model="qwen2.5-coder-1.5b", timeout=120)
     pieces = list(gen.stream([{"role": "user", "content": "Count from one to five in words."}], max_tokens=24))
     assert len(pieces) > 3  # it streamed, piece by piece
     assert "three" in "".join(pieces).lower()
 
-    proc = rag("--llm-url", llm_url, "ask", "--json", QUESTION, env={"RAG_INDEX_DIR": str(tmp_path / "idx")})
+    proc = rag("--llm-url", llm_url, "ask", "--json", QUESTION,
+               env={"RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_CACHE_DIR": str(model_cache)})  # the check model's file
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     _assert_cited_belarus(out)
-    assert out["model"] == "qwen2.5-coder-0.5b"
+    assert out["model"] == "qwen2.5-coder-1.5b"
 
 
-def test_both_servers_run_the_eval(llm_url, chroma_url, tmp_path):
-    env = {"RAG_CHROMA_URL": chroma_url, "RAG_LLM_URL": llm_url, "RAG_COLLECTION": "eval-set"}
+def test_both_servers_run_the_eval(llm_url, chroma_url, model_cache, tmp_path):
+    env = {"RAG_CHROMA_URL": chroma_url, "RAG_LLM_URL": llm_url, "RAG_COLLECTION": "eval-set",
+           "RAG_CACHE_DIR": str(model_cache)}
     proc = rag("eval", "--quiet", "--dataset", "evals/seeds_qa.jsonl", "--split", "test", "--limit", "4",
                "--out", str(tmp_path / "out"), env=env)
     assert proc.returncode == 0, proc.stderr
@@ -251,7 +253,8 @@ def test_both_servers_run_the_eval(llm_url, chroma_url, tmp_path):
         for c in r["citations"]:
             assert c["quote"] in ARTICLES[c["source"]]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["answers_with_citation"] == 1.0
+    assert summary["answers_with_citation"] == 1.0 and summary["direct_answer_rate"] == 1.0
+    assert any(not r["refused"] for r in results)  # the server's replies are read and checked, not all declined
 
 
 def test_llm_server_errors_are_clear(llm_url, tmp_path):
@@ -261,7 +264,7 @@ def test_llm_server_errors_are_clear(llm_url, tmp_path):
     env = {"RAG_INDEX_DIR": str(tmp_path / "idx")}
     proc = rag("--llm-url", llm_url, "--llm-model", "gpt-17", "ask", QUESTION, env=env)
     assert proc.returncode == 1
-    assert "has no model 'gpt-17'; it serves: qwen2.5-coder-0.5b" in proc.stderr
+    assert "has no model 'gpt-17'; it serves: qwen2.5-coder-1.5b" in proc.stderr
 
     down = f"http://127.0.0.1:{free_port()}/v1"
     proc = rag("--llm-url", down, "ask", QUESTION, env=env)
@@ -272,7 +275,7 @@ def test_llm_server_errors_are_clear(llm_url, tmp_path):
     # on any CPU; a 0.2 s limit must cut it off. The model list is read first with a generous limit, so a busy
     # machine's slow reply to that small request cannot be mistaken for the limit under test. The error
     # itself shows the client's limit fired (without it the stream would simply finish); no wall-clock check.
-    gen = OpenAIChatGenerator(llm_url, model="qwen2.5-coder-0.5b", timeout=120).load()
+    gen = OpenAIChatGenerator(llm_url, model="qwen2.5-coder-1.5b", timeout=120).load()
     gen.timeout = 0.2
     words = " ".join(ARTICLES[name] for name in sorted(ARTICLES)).split()
     long_prompt = " ".join(words[:900])
@@ -296,7 +299,7 @@ def test_ui_through_both_servers(model_cache, tmp_path, tally):
     chroma = start_chroma(tmp_path / "chroma", chroma_port)
     chroma_url = f"http://127.0.0.1:{chroma_port}"
     cfg = Config.from_env(chroma_url=chroma_url, llm_url=f"http://127.0.0.1:{llm_port}/v1", collection="ui-desk",
-                          seeds_dir=SEEDS)
+                          seeds_dir=SEEDS, cache_dir=model_cache)  # the in-process check model's file
     runtime = Runtime(cfg)
     port = free_port()
     demo = serve(cfg, host="127.0.0.1", port=port, runtime=runtime, block=False)
@@ -304,7 +307,7 @@ def test_ui_through_both_servers(model_cache, tmp_path, tally):
         client = ui_client(f"http://127.0.0.1:{port}/")
 
         def ask(question):
-            chat, _ = client.predict(question, [], "qwen2.5-coder-0.5b", 5, False, api_name="/ask")
+            chat, _ = client.predict(question, [], "qwen2.5-coder-1.5b", 5, False, api_name="/ask")
             return message_text(chat[-1]["content"])
 
         reply = ask(QUESTION)
