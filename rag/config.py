@@ -51,7 +51,7 @@ class Config:
     top_k: int = 12  # chunks whose sentences compete as evidence (see evidence_k)
     # Sentences the reader is shown. Corpus dev events: the answer is among them for 77% of answerable
     # questions at 4, 82% at 6, 85% at 8, 84% at 6 of 12 chunks; read and verified, 6 of 12 chunks got
-    # 24 of 35 sampled questions right against 22 at 4 of 8 (evals/reports/README.md).
+    # 24 of 36 sampled questions right against 22 at 4 of 8 (evals/reports/README.md).
     evidence_k: int = 6
     chunk_size: int = 160
     chunk_overlap: int = 30

@@ -18,9 +18,10 @@ from .errors import GenerationError, ModelError
 from .generate import load_llama
 
 # The check model's P("Yes") an answer needs to stand with its sentence, chosen on the corpus dev events
-# (`python evals/sweep_judge.py`, 70 questions in a shuffled sample, reader and evidence as by default):
-# 0.45 and 0.50 both got 43 of 70 right (direct answers, declines); 0.50 declines more, 12/17 against 11/17,
-# at the cost of one more false refusal. 0.40: 42, 0.60: 39, 0.70: 38. See evals/reports/README.md.
+# (`python evals/sweep_judge.py --shuffle 1`, the first 72 questions of the shuffled dev split, 4 evidence
+# sentences): 0.45 and 0.50 both got 44 of 72 right (direct answers and declines); 0.50 declines more,
+# 13/18 against 12/18, for one more false refusal. 0.40: 43, 0.55 and 0.60: 40, 0.70: 39. With the 6
+# sentences now shown, 0.45 and 0.50 tie again (24 of 36). See evals/reports/README.md.
 MIN_JUDGE = 0.5
 
 
