@@ -171,3 +171,14 @@ def test_ui_module_only_loaded_by_rag_ui():
     code = "import rag.cli, sys; print('gradio' in sys.modules, 'ui.app' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_top_k_slider_holds_the_configured_value(server):
+    """A configured top-k above the slider's range made every question fail in the page ("Value 12 is
+    greater than maximum value 10"): the slider's range always includes the configured value."""
+    from rag.config import Config
+
+    client, runtime = server
+    (props,) = [c["props"] for c in client.config["components"]
+                if c["props"].get("label") == "Passages to retrieve (top-k)"]
+    assert props["value"] == runtime.cfg.top_k == Config().top_k and props["maximum"] >= props["value"]

@@ -340,7 +340,8 @@ def build_app(runtime: Runtime):
                     else:
                         model = gr.Dropdown(choices=list(PACKAGED), value=cfg.model, allow_custom_value=True,
                                             label="Model (a packaged name or a .gguf path)", elem_id="model")
-                    top_k = gr.Slider(1, 10, value=cfg.top_k, step=1, label="Passages to retrieve (top-k)")
+                    top_k = gr.Slider(1, max(20, cfg.top_k), value=cfg.top_k, step=1,  # the configured value always fits
+                                      label="Passages to retrieve (top-k)")
                     scores = gr.Checkbox(False, label="Show retrieval scores", elem_id="scores")
 
         inputs = [box, chatbot, model, top_k, scores]
