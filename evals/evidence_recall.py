@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.answer import Pipeline  # noqa: E402
-from rag.build import corpus_store, ensure_index, make_embedder, make_store  # noqa: E402
+from rag.build import eval_store, make_embedder  # noqa: E402
 from rag.config import Config  # noqa: E402
 from rag.evaluate import load_dataset  # noqa: E402
 from rag.generate import Generator  # noqa: E402
@@ -35,11 +35,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     cfg = Config.from_env()
     embedder = make_embedder(cfg)
-    if args.corpus:
-        store = corpus_store(cfg, args.corpus, embedder, progress=False)
-    else:
-        store = make_store(cfg)
-        ensure_index(cfg, store, embedder, progress=False)
+    store = eval_store(cfg, embedder, args.corpus, progress=False)
     pipeline = Pipeline(store, embedder, Generator(), top_k=args.top_k or cfg.top_k,
                         evidence_k=args.evidence_k or cfg.evidence_k)
     shown: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])

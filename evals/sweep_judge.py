@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag import prompts  # noqa: E402
-from rag.build import corpus_store, ensure_index, make_embedder, make_generator, make_judge, make_store  # noqa: E402
+from rag.build import eval_store, make_embedder, make_generator, make_judge  # noqa: E402
 from rag.answer import Pipeline  # noqa: E402
 from rag.config import Config  # noqa: E402
 from rag.evaluate import load_dataset  # noqa: E402
@@ -54,11 +54,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     cfg = Config.from_env()
     embedder = make_embedder(cfg)
-    if args.corpus:
-        store = corpus_store(cfg, args.corpus, embedder, progress=False)
-    else:
-        store = make_store(cfg)
-        ensure_index(cfg, store, embedder, progress=False)
+    store = eval_store(cfg, embedder, args.corpus, progress=False)
     generator = make_generator(cfg).load()
     judge = CachedJudge(make_judge(cfg, generator).load())
     pipeline = Pipeline(store, embedder, generator, top_k=cfg.top_k, evidence_k=cfg.evidence_k,

@@ -104,6 +104,16 @@ def corpus_store(cfg: Config, corpus: Path, embedder: Embedder, progress: bool =
     return store
 
 
+def eval_store(cfg: Config, embedder: Embedder, corpus: Path | None = None, progress: bool = True) -> ChromaStore:
+    """The articles an eval reads: the folder ``corpus`` in an index of its own, else the configured
+    index (built from the seeds when empty)."""
+    if corpus:
+        return corpus_store(cfg, corpus, embedder, progress=progress)
+    store = make_store(cfg)
+    ensure_index(cfg, store, embedder, progress=progress)
+    return store
+
+
 _FROM_CONFIG = object()
 
 

@@ -277,7 +277,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .build import corpus_store, ensure_index, make_embedder, make_generator, make_judge, make_pipeline, make_store
+    from .build import eval_store, make_embedder, make_generator, make_judge, make_pipeline
     from .evaluate import (check_sources, compare, failed_floors, load_dataset, parse_floors, read_results,
                            regressions, run_all)
 
@@ -292,11 +292,7 @@ def cmd_eval(args) -> int:
     if judge is not None:
         judge.load()  # now, like the answer model: not inside the first question's latency
     embedder = make_embedder(cfg)
-    if args.corpus:
-        store = corpus_store(cfg, args.corpus, embedder, progress=not args.quiet)
-    else:
-        store = make_store(cfg)
-        ensure_index(cfg, store, embedder, progress=not args.quiet)
+    store = eval_store(cfg, embedder, args.corpus, progress=not args.quiet)
     articles = {a.source: a.text for a in store.articles(with_text=True)}
     missing = check_sources(items, articles)
     if missing and args.corpus:
