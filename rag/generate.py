@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -37,11 +38,68 @@ def load_llama(model_path: Path, n_ctx: int, n_threads: int, what: str = "model"
         raise ModelError(f"cannot load {what} {model_path}: {exc}") from exc
 
 
+def chat_formatter(llm, model_path: Path):
+    """The model's own chat template (from its GGUF metadata), as llama-cpp-python applies it."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ModelError(f"the model {model_path.name} has no chat template")
+    eos = llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore")
+    bos = llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore") if llm.token_bos() >= 0 else ""
+    return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+
+class PrefixStates:
+    """Snapshots of llama.cpp's KV cache holding just a prompt's fixed start, by its tokens.
+
+    llama.cpp reuses the cached positions a new prompt shares with the last one. When one model
+    alternates between two prompts (the reader's, the check's), each would evaluate its system
+    prompt again; a snapshot restores it in milliseconds. Only llama.cpp's own state is saved
+    (the KV cells in use), not llama-cpp-python's logits table, which would be megabytes a token.
+    """
+
+    def __init__(self, limit: int = 4):
+        self.limit = limit
+        self._states: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+
+    def restore(self, llm, tokens: list[int], fixed: int) -> None:
+        """Leave ``llm``'s cache holding at least ``tokens[:fixed]``: as it is, from a snapshot, or
+        evaluated now and snapshotted for the next time."""
+        import ctypes
+
+        import llama_cpp
+
+        have = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+        if fixed <= 1 or have >= fixed:
+            return
+        key = tuple(tokens[:fixed])
+        data = self._states.get(key)
+        ctx = llm._ctx.ctx
+        if data is None:
+            llm.n_tokens = have
+            llm.eval(list(key[have:]))  # drops the cached positions past ``have`` first
+            size = llama_cpp.llama_state_get_size(ctx)
+            buf = (ctypes.c_uint8 * size)()
+            self._states[key] = ctypes.string_at(buf, llama_cpp.llama_state_get_data(ctx, buf, size))
+            while len(self._states) > self.limit:
+                self._states.popitem(last=False)
+            return
+        self._states.move_to_end(key)
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if llama_cpp.llama_state_set_data(ctx, buf, len(data)) != len(data):
+            raise RuntimeError("llama.cpp refused a saved prompt state")
+        llm.input_ids[:fixed] = key
+        llm.n_tokens = fixed
+        llm._requires_eval = True  # the logits are not restored: decode before sampling
+
+
 class LlamaCppGenerator(Generator):
     """A GGUF model run in-process by llama-cpp-python, greedy decoding.
 
-    The prompt's fixed prefix (system prompt and examples) stays in llama.cpp's KV
-    cache between calls, so only the new evidence and question are processed.
+    The prompt's fixed prefix (the system prompt) is not evaluated again on the next call: it
+    stays in llama.cpp's KV cache, and a check model that shares this model (judge.LlamaCppJudge)
+    and overwrites that cache with its own prompt gets it back from a saved snapshot (``prime``).
     """
 
     def __init__(self, model_path: str | Path, n_ctx: int = 2048, n_threads: int = 2, seed: int = 0):
@@ -51,7 +109,9 @@ class LlamaCppGenerator(Generator):
         self.n_threads = n_threads
         self.seed = seed
         self._llm = None
+        self._format = None
         self._grammars: dict[str, object] = {}
+        self.prefixes = PrefixStates()
         # One model, one KV cache: a check model that shares this one (judge.LlamaCppJudge) takes the same lock.
         self.lock = threading.RLock()
 
@@ -62,8 +122,26 @@ class LlamaCppGenerator(Generator):
     def _load(self):
         with self.lock:
             if self._llm is None:
-                self._llm = load_llama(self.model_path, self.n_ctx, self.n_threads, seed=self.seed)
+                llm = load_llama(self.model_path, self.n_ctx, self.n_threads, seed=self.seed)
+                self._format = chat_formatter(llm, self.model_path)
+                self._llm = llm
             return self._llm
+
+    def tokens(self, messages: list[dict[str, str]]) -> tuple[list[int], int]:
+        """The chat prompt's tokens, and how many of them are its fixed start: everything before the
+        last message's content (the system prompt), found as what it shares with that message emptied."""
+        self._load()
+        prompt = self._tokenize(messages)
+        blank = self._tokenize(messages[:-1] + [{**messages[-1], "content": ""}])
+        return prompt, self._llm.longest_token_prefix(prompt, blank)
+
+    def _tokenize(self, messages: list[dict[str, str]]) -> list[int]:
+        text = self._format(messages=messages).prompt
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def prime(self, tokens: list[int], fixed: int) -> None:
+        """Have the KV cache hold ``tokens[:fixed]`` before a prompt is evaluated (call under ``lock``)."""
+        self.prefixes.restore(self._load(), tokens, fixed)
 
     def _grammar(self, text: str | None):
         if not text:
@@ -77,16 +155,21 @@ class LlamaCppGenerator(Generator):
     def stream(self, messages: list[dict[str, str]], max_tokens: int = 128, grammar: str | None = None) -> Iterator[str]:
         with self.lock:
             llm = self._load()
+            tokens, fixed = self.tokens(messages)
             try:
-                chunks = llm.create_chat_completion(
-                    messages=messages, max_tokens=max_tokens, temperature=0.0, top_k=1, stream=True,
-                    grammar=self._grammar(grammar),
+                self.prime(tokens, fixed)
+                # the chat template applied here (tokens), as create_chat_completion would, so that the
+                # fixed start is known; its end-of-turn token stops the reply
+                chunks = llm.create_completion(
+                    prompt=tokens, max_tokens=max_tokens, temperature=0.0, top_k=1, stream=True,
+                    grammar=self._grammar(grammar), stop=self._format.eos_token or None,
                 )
                 for chunk in chunks:
-                    piece = chunk["choices"][0]["delta"].get("content")
+                    piece = chunk["choices"][0]["text"]
                     if piece:
                         yield piece
             except (ValueError, RuntimeError) as exc:
+                llm.reset()
                 raise GenerationError(f"the model failed while answering: {exc}") from exc
 
 

@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 
 from . import prompts
-from .errors import GenerationError, ModelError
-from .generate import load_llama
+from .errors import GenerationError
+from .generate import chat_formatter, load_llama
 
 # The check model's P("Yes") an answer needs to stand with its sentence, chosen on the corpus dev events
 # (`python evals/sweep_judge.py --shuffle 1`, the first 72 questions of the shuffled dev split, 4 evidence
@@ -82,14 +82,7 @@ class LlamaCppJudge(Judge):
         if self._llm is None:
             llm = self.shared._load() if self.shared is not None else \
                 load_llama(self.model_path, self.n_ctx, self.n_threads, what="the check model")
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            template = llm.metadata.get("tokenizer.chat_template")
-            if not template:
-                raise ModelError(f"the check model {self.model_path.name} has no chat template")
-            eos = llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore")
-            bos = llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore") if llm.token_bos() >= 0 else ""
-            self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+            self._format = chat_formatter(llm, self.model_path)
             self._yes = llm.tokenize(b"Yes", add_bos=False)[0]
             self._no = llm.tokenize(b"No", add_bos=False)[0]
             self._llm = llm
@@ -104,11 +97,14 @@ class LlamaCppJudge(Judge):
 
         llm = self._llm
         # evidence sentences come from chunks of about 160 tokens; the caps only guard n_ctx
-        prompt = self._format(messages=prompts.judge_messages(question[:1500], sentence[:1500], answer[:300])).prompt
+        messages = prompts.judge_messages(question[:1500], sentence[:1500], answer[:300])
+        prompt = self._format(messages=messages).prompt
         tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         if len(tokens) >= self.n_ctx:
             raise GenerationError(f"the check prompt is {len(tokens)} tokens, over the check model's n_ctx {self.n_ctx}")
         try:
+            if self.shared is not None:  # the reader's prompt has replaced ours in the cache: get our start back
+                self.shared.prime(tokens, self.shared.tokens(messages)[1])
             keep = min(llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
             llm.n_tokens = keep  # eval() drops the cached positions past this point
             llm.eval(tokens[keep:])

@@ -106,3 +106,50 @@ def test_missing_check_model_fails_fast_and_none_switches_it_off(tmp_path, model
                 env_extra={**env, "RAG_JUDGE_MODEL": "none"})
     assert proc.returncode == 0, proc.stderr
     assert "belarus" in json.loads(proc.stdout)["answer"].lower()
+
+
+def test_shared_model_gets_each_prompts_start_back_from_a_snapshot(model_cache):
+    """One model reads and checks, so each prompt overwrites the other's start in the KV cache. The
+    system prompt comes back from a snapshot instead of being evaluated again, and the reply and the
+    check's score are those of a fresh model given the same prompt."""
+    from rag import prompts
+    from rag.generate import LlamaCppGenerator
+    from rag.judge import LlamaCppJudge
+    from rag.models import resolve_model
+
+    path = resolve_model("qwen2.5-coder-1.5b", model_cache)
+    gen = LlamaCppGenerator(path).load()
+    judge = LlamaCppJudge(path, shared=gen).load()
+    batches: list[int] = []
+    real_eval = gen._llm.eval
+    gen._llm.eval = lambda tokens: (batches.append(len(tokens)), real_eval(tokens))[1]
+
+    tenth = "Belarus joined the SCO as its tenth member at the Astana summit on 4 July."
+    where = "The summit was held in Astana, Kazakhstan, on 3 and 4 July 2024."
+    q = "Which country became the tenth member of the SCO?"
+    messages = prompts.read_messages(q, [where, tenth])
+    tokens, fixed = gen.tokens(messages)
+    other, _ = gen.tokens(prompts.read_messages("Where was the summit?", [where]))
+    assert 20 < fixed < len(tokens) and other[:fixed] == tokens[:fixed]
+
+    def read(msgs):
+        return "".join(gen.stream(msgs, max_tokens=24, grammar=prompts.READ_GRAMMAR))
+
+    read(prompts.read_messages("Where was the summit?", [where]))
+    first_check = judge.p_yes(q, tenth, "Belarus")
+    batches.clear()
+    reply = read(messages)
+    assert batches[0] == len(tokens) - fixed  # only the question and its sources were evaluated
+    batches.clear()
+    check = judge.p_yes(q, tenth, "Belarus")
+    judge_tokens, judge_fixed = gen.tokens(prompts.judge_messages(q, tenth, "Belarus"))
+    assert batches == [len(judge_tokens) - judge_fixed]
+    assert abs(check - first_check) < 0.01
+
+    from llama_cpp import Llama, LlamaGrammar
+
+    fresh = Llama(model_path=str(path), n_ctx=2048, n_threads=2, verbose=False, seed=0)
+    expected = fresh.create_chat_completion(messages=messages, max_tokens=24, temperature=0.0, top_k=1,
+                                            grammar=LlamaGrammar.from_string(prompts.READ_GRAMMAR, verbose=False))
+    assert reply.strip() == expected["choices"][0]["message"]["content"].strip()
+    assert "Belarus" in reply
