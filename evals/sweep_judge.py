@@ -51,6 +51,7 @@ def main(argv=None) -> int:
     p.add_argument("--reuse", type=Path, help="a dump from an earlier run: its replies are taken, not generated again "
                                               "(only valid while the reader, its prompt and the evidence are unchanged)")
     p.add_argument("--shuffle", type=int, help="ask in a random order with this seed: a run stopped early is a fair sample")
+    p.add_argument("--limit", type=int, help="only the first N questions (after --shuffle)")
     args = p.parse_args(argv)
     cfg = Config.from_env()
     embedder = make_embedder(cfg)
@@ -66,6 +67,7 @@ def main(argv=None) -> int:
         import random
 
         random.Random(args.shuffle).shuffle(items)
+    items = items[:args.limit] if args.limit else items
     replies = {}
     if args.reuse:
         replies = {r["id"]: r["raw"] for r in map(json.loads, args.reuse.read_text(encoding="utf-8").splitlines())}
@@ -73,8 +75,7 @@ def main(argv=None) -> int:
     for i, item in enumerate(items, 1):
         q = item["question"]
         evidence = pipeline.select(q, pipeline.retriever.search(q, pipeline.top_k))
-        raw = replies[item["id"]] if item["id"] in replies else "".join(generator.stream(prompts.read_messages(q, [e.text for e in evidence]),
-                                       max_tokens=pipeline.max_tokens, grammar=prompts.READ_GRAMMAR)) if evidence else ""
+        raw = replies[item["id"]] if item["id"] in replies else "".join(pipeline.read(q, evidence)) if evidence else ""
         row = {"id": item["id"], "question": q, "raw": raw, "verdicts": {}}
         for t in thresholds:
             v = verify(q, raw, evidence, judge=judge, min_judge=t, article=pipeline._article, refusal=prompts.REFUSAL)

@@ -128,8 +128,7 @@ class Pipeline:
             return
 
         pieces: list[str] = []
-        messages = prompts.read_messages(question, [e.text for e in evidence])
-        for piece in self.generator.stream(messages, max_tokens=self.max_tokens, grammar=prompts.READ_GRAMMAR):
+        for piece in self.read(question, evidence):
             if not pieces:
                 timings["ttft_s"] = time.perf_counter() - t2
             pieces.append(piece)
@@ -148,6 +147,11 @@ class Pipeline:
         """The sentences the reader is shown: the best ``evidence_k``, quotes widened to name their speaker."""
         evidence = select_evidence(question, hits, self.embedder, k=2 * self.evidence_k, idf=self.retriever.keyword.idf)
         return with_speakers(evidence, self._article, self.evidence_k)
+
+    def read(self, question: str, evidence: list[Evidence]) -> Iterator[str]:
+        """The reader's reply over the numbered evidence sentences ("Belarus [1]" or "NONE"), piece by piece."""
+        messages = prompts.read_messages(question, [e.text for e in evidence])
+        return self.generator.stream(messages, max_tokens=self.max_tokens, grammar=prompts.READ_GRAMMAR)
 
     def _article(self, source: str) -> str:
         """The stored text of an article ("" if it is gone), read once per refresh."""

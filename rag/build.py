@@ -37,7 +37,7 @@ def make_generator(cfg: Config) -> Generator:
     from .models import resolve_model
 
     path = resolve_model(cfg.model, cfg.cache_dir)
-    gen = LlamaCppGenerator(path, n_ctx=cfg.n_ctx, n_threads=cfg.threads)
+    gen = LlamaCppGenerator(path, n_ctx=cfg.n_ctx, n_threads=cfg.threads, state_dir=cfg.cache_dir / "prompt-states")
     gen.name = cfg.model
     return gen
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -57,41 +57,100 @@ class PrefixStates:
     alternates between two prompts (the reader's, the check's), each would evaluate its system
     prompt again; a snapshot restores it in milliseconds. Only llama.cpp's own state is saved
     (the KV cells in use), not llama-cpp-python's logits table, which would be megabytes a token.
+    With a ``directory``, snapshots are also files, so a new process (a cold ``rag ask``) starts
+    with them; ``identity`` names the model file and llama.cpp build they belong to.
     """
 
-    def __init__(self, limit: int = 4):
+    def __init__(self, limit: int = 4, directory: Path | None = None, identity: str = ""):
         self.limit = limit
+        self.directory = Path(directory) if directory else None
+        self.identity = identity
         self._states: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
 
     def restore(self, llm, tokens: list[int], fixed: int) -> None:
-        """Leave ``llm``'s cache holding at least ``tokens[:fixed]``: as it is, from a snapshot, or
-        evaluated now and snapshotted for the next time."""
-        import ctypes
-
-        import llama_cpp
-
+        """Leave ``llm``'s cache holding at least ``tokens[:fixed]``: as it is, from a snapshot (in
+        memory, then on disk), or evaluated now and snapshotted for the next time."""
         have = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
         if fixed <= 1 or have >= fixed:
             return
         key = tuple(tokens[:fixed])
-        data = self._states.get(key)
-        ctx = llm._ctx.ctx
-        if data is None:
-            llm.n_tokens = have
-            llm.eval(list(key[have:]))  # drops the cached positions past ``have`` first
-            size = llama_cpp.llama_state_get_size(ctx)
-            buf = (ctypes.c_uint8 * size)()
-            self._states[key] = ctypes.string_at(buf, llama_cpp.llama_state_get_data(ctx, buf, size))
-            while len(self._states) > self.limit:
-                self._states.popitem(last=False)
-            return
+        for data in (self._states.get(key), self._read(key)):
+            if data is not None and self._load(llm, key, data):
+                self._remember(key, data)
+                return
+        llm.n_tokens = have
+        llm.eval(list(key[have:]))  # drops the cached positions past ``have`` first
+        data = self._save(llm)
+        self._remember(key, data)
+        self._write(key, data)
+
+    def _remember(self, key: tuple[int, ...], data: bytes) -> None:
+        self._states[key] = data
         self._states.move_to_end(key)
+        while len(self._states) > self.limit:
+            self._states.popitem(last=False)
+
+    @staticmethod
+    def _save(llm) -> bytes:
+        import ctypes
+
+        import llama_cpp
+
+        ctx = llm._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        buf = (ctypes.c_uint8 * size)()
+        return ctypes.string_at(buf, llama_cpp.llama_state_get_data(ctx, buf, size))
+
+    @staticmethod
+    def _load(llm, key: tuple[int, ...], data: bytes) -> bool:
+        import ctypes
+
+        import llama_cpp
+
         buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        if llama_cpp.llama_state_set_data(ctx, buf, len(data)) != len(data):
-            raise RuntimeError("llama.cpp refused a saved prompt state")
-        llm.input_ids[:fixed] = key
-        llm.n_tokens = fixed
+        if llama_cpp.llama_state_set_data(llm._ctx.ctx, buf, len(data)) != len(data):
+            llm.reset()
+            return False
+        llm.input_ids[:len(key)] = key
+        llm.n_tokens = len(key)
         llm._requires_eval = True  # the logits are not restored: decode before sampling
+        return True
+
+    def _path(self, key: tuple[int, ...]) -> Path:
+        import hashlib
+
+        name = hashlib.sha256(f"{self.identity}|{','.join(map(str, key))}".encode()).hexdigest()[:32]
+        return self.directory / f"{name}.kvstate"
+
+    def _read(self, key: tuple[int, ...]) -> bytes | None:
+        """A snapshot file's data if it is there and whole (its last 32 bytes are the data's sha256)."""
+        import hashlib
+
+        if self.directory is None:
+            return None
+        try:
+            blob = self._path(key).read_bytes()
+        except OSError:
+            return None
+        data, digest = blob[:-32], blob[-32:]
+        return data if len(blob) > 32 and hashlib.sha256(data).digest() == digest else None
+
+    def _write(self, key: tuple[int, ...], data: bytes) -> None:
+        """Best effort: a read-only or full cache folder only means the next process evaluates again."""
+        import hashlib
+        import os
+
+        if self.directory is None:
+            return
+        path = self._path(key)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data + hashlib.sha256(data).digest())
+            os.replace(tmp, path)  # whole or not at all, whichever process writes last
+        except OSError:
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
 
 class LlamaCppGenerator(Generator):
@@ -102,7 +161,9 @@ class LlamaCppGenerator(Generator):
     and overwrites that cache with its own prompt gets it back from a saved snapshot (``prime``).
     """
 
-    def __init__(self, model_path: str | Path, n_ctx: int = 2048, n_threads: int = 2, seed: int = 0):
+    def __init__(self, model_path: str | Path, n_ctx: int = 2048, n_threads: int = 2, seed: int = 0,
+                 state_dir: Path | None = None):
+        """``state_dir``: where snapshots of the prompts' fixed starts are kept between processes."""
         self.model_path = Path(model_path)
         self.name = self.model_path.stem
         self.n_ctx = n_ctx
@@ -111,7 +172,7 @@ class LlamaCppGenerator(Generator):
         self._llm = None
         self._format = None
         self._grammars: dict[str, object] = {}
-        self.prefixes = PrefixStates()
+        self.prefixes = PrefixStates(directory=state_dir)
         # One model, one KV cache: a check model that shares this one (judge.LlamaCppJudge) takes the same lock.
         self.lock = threading.RLock()
 
@@ -123,6 +184,11 @@ class LlamaCppGenerator(Generator):
         with self.lock:
             if self._llm is None:
                 llm = load_llama(self.model_path, self.n_ctx, self.n_threads, seed=self.seed)
+                import llama_cpp
+
+                stat = self.model_path.stat()
+                self.prefixes.identity = (f"{self.model_path.name}|{stat.st_size}|{stat.st_mtime_ns}|"
+                                          f"{llama_cpp.__version__}|{self.n_ctx}")
                 self._format = chat_formatter(llm, self.model_path)
                 self._llm = llm
             return self._llm

@@ -23,15 +23,36 @@ phrase ::= [^\[\]\n;] [^\[\]\n;]*
 JUDGE_SYSTEM = "You check whether a sentence answers a question. Reply Yes or No."
 
 
-def read_messages(question: str, evidence: list[str]) -> list[dict[str, str]]:
-    """Chat messages for the reader: the question before and after the numbered sources (the model
-    reads the sources knowing what to look for, and answers with the question fresh)."""
+# Worked examples the reader sees before every question, as earlier turns of the chat: an answer found
+# in other words than the question's, a two-part answer, and a near miss it must decline. Invented, about
+# nothing in any article; they sit in the prompt's fixed start, which is evaluated once per process
+# (generate.PrefixStates), so they cost no time per question.
+_EXAMPLE_SOURCES = [
+    "The library, which cost 4.2 million euros, opened to readers on Monday after two years of building work.",
+    "\u201cIt is a place for everyone,\u201d said Mayor Ines Carvalho, who cut the ribbon.",
+    "Readers began queueing at 7 a.m., and the first 500 visitors received a free tote bag.",
+]
+READ_EXAMPLES = (
+    ("Who opened the new library?", "Mayor Ines Carvalho [2]"),
+    ("How much did the library cost, and when did it open?", "4.2 million euros [1]; Monday [1]"),
+    ("How many books does the library hold?", "NONE"),
+)
+
+
+def _read_turn(question: str, evidence: list[str]) -> str:
     sources = "\n".join(f"[{i}] {' '.join(text.split())}" for i, text in enumerate(evidence, 1))
     q = question.strip()
-    return [
-        {"role": "system", "content": READ_SYSTEM},
-        {"role": "user", "content": f"Question: {q}\n\nSources:\n{sources}\n\nQuestion: {q}\nAnswer:"},
-    ]
+    return f"Question: {q}\n\nSources:\n{sources}\n\nQuestion: {q}\nAnswer:"
+
+
+def read_messages(question: str, evidence: list[str]) -> list[dict[str, str]]:
+    """Chat messages for the reader: the worked examples, then the question before and after the
+    numbered sources (the model reads the sources knowing what to look for, and answers with the
+    question fresh)."""
+    messages = [{"role": "system", "content": READ_SYSTEM}]
+    for q, a in READ_EXAMPLES:
+        messages += [{"role": "user", "content": _read_turn(q, _EXAMPLE_SOURCES)}, {"role": "assistant", "content": a}]
+    return messages + [{"role": "user", "content": _read_turn(question, evidence)}]
 
 
 def judge_messages(question: str, sentence: str, answer: str = "") -> list[dict[str, str]]:

@@ -225,3 +225,22 @@ def test_when_the_judge_rejects_the_cited_sentence_another_that_states_the_answe
     answer = _pipeline(indexed, embedder, reply, judge=judge, min_judge=0.5).ask(QUESTION)
     assert not answer.refused and "tenth member" in answer.citations[0].quote
     assert len(judge.calls) == 2
+
+
+def test_reader_examples_come_first_and_are_answers_the_checks_would_pass():
+    """The worked examples precede the question as earlier chat turns; each example answer has the
+    grammar's shape and is grounded in the example sources, so they teach nothing verify() would reject."""
+    from rag import prompts
+
+    messages = prompts.read_messages("Who chaired the panel?", ["Dr Mira Holt chaired the panel."])
+    assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * len(prompts.READ_EXAMPLES) + ["user"]
+    assert messages[-1]["content"].endswith("Question: Who chaired the panel?\nAnswer:")
+    assert "[1] Dr Mira Holt chaired the panel." in messages[-1]["content"]
+    shapes = []
+    for (question, answer), reply in zip(prompts.READ_EXAMPLES, messages[2:-1:2]):
+        assert reply["content"] == answer
+        parts = parse_reply(answer)
+        shapes.append(len(parts))
+        for part in parts:
+            assert not grounding_gap(part.text, prompts._EXAMPLE_SOURCES[part.cites - 1], question)
+    assert shapes == [1, 2, 0]  # one answer, a two-part answer, a decline

@@ -108,7 +108,7 @@ def test_missing_check_model_fails_fast_and_none_switches_it_off(tmp_path, model
     assert "belarus" in json.loads(proc.stdout)["answer"].lower()
 
 
-def test_shared_model_gets_each_prompts_start_back_from_a_snapshot(model_cache):
+def test_shared_model_gets_each_prompts_start_back_from_a_snapshot(tmp_path, model_cache):
     """One model reads and checks, so each prompt overwrites the other's start in the KV cache. The
     system prompt comes back from a snapshot instead of being evaluated again, and the reply and the
     check's score are those of a fresh model given the same prompt."""
@@ -118,7 +118,7 @@ def test_shared_model_gets_each_prompts_start_back_from_a_snapshot(model_cache):
     from rag.models import resolve_model
 
     path = resolve_model("qwen2.5-coder-1.5b", model_cache)
-    gen = LlamaCppGenerator(path).load()
+    gen = LlamaCppGenerator(path, state_dir=tmp_path / "states").load()
     judge = LlamaCppJudge(path, shared=gen).load()
     batches: list[int] = []
     real_eval = gen._llm.eval
@@ -153,3 +153,13 @@ def test_shared_model_gets_each_prompts_start_back_from_a_snapshot(model_cache):
                                             grammar=LlamaGrammar.from_string(prompts.READ_GRAMMAR, verbose=False))
     assert reply.strip() == expected["choices"][0]["message"]["content"].strip()
     assert "Belarus" in reply
+
+    # A new process (a cold `rag ask`) starts from the snapshot files: only the question is evaluated.
+    assert len(list((tmp_path / "states").glob("*.kvstate"))) == 2  # the reader's start, the check's
+    del fresh
+    cold = LlamaCppGenerator(path, state_dir=tmp_path / "states").load()
+    batches.clear()
+    real_cold_eval = cold._llm.eval
+    cold._llm.eval = lambda tokens: (batches.append(len(tokens)), real_cold_eval(tokens))[1]
+    assert "".join(cold.stream(messages, max_tokens=24, grammar=prompts.READ_GRAMMAR)) == reply
+    assert batches[0] == len(tokens) - fixed
