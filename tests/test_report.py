@@ -110,3 +110,43 @@ def test_rag_eval_corpus_uses_an_index_of_its_own(tmp_path, seeds, monkeypatch, 
     assert {r["source"] for r in line["retrieved"]} == {"ferry.txt"}
     rc = cli.main(["eval", "--quiet", "--dataset", str(data), "--corpus", str(tmp_path / "nope"), "--out", str(out)])
     assert rc == 2 and "no such folder" in capsys.readouterr().err
+
+
+def test_merge_runs_joins_parts_back_into_the_whole_runs_summary(tmp_path):
+    """evals/merge_runs.py: a committed run cut in two parts and joined again has the same metrics."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    whole = root / "evals" / "reports" / "corpus-test"
+    lines = (whole / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    summary = json.loads((whole / "summary.json").read_text(encoding="utf-8"))
+    parts = []
+    for k, chunk in enumerate((lines[1::2], lines[::2])):  # out of order on purpose
+        part = tmp_path / f"part{k}"
+        part.mkdir()
+        (part / "results.jsonl").write_text("\n".join(chunk) + "\n", encoding="utf-8")
+        (part / "summary.json").write_text(json.dumps({"run": summary["run"]}), encoding="utf-8")
+        parts.append(str(part))
+    main = tmp_path / "main"
+    shutil.copytree(whole, main, ignore=shutil.ignore_patterns("plain-llamaindex"))
+    proc = subprocess.run([sys.executable, str(root / "evals" / "merge_runs.py"), "--dataset",
+                           str(root / "evals/corpus/questions.jsonl"), "--corpus", str(root / "evals/corpus/articles"),
+                           "--split", "test", "--main", str(main), "--name", "again", "--parts", *parts],
+                          capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    joined = json.loads((main / "again" / "summary.json").read_text(encoding="utf-8"))
+    for key, value in summary.items():
+        if isinstance(value, (int, float)):
+            assert joined[key] == value, key
+    assert (main / "again" / "results.jsonl").read_text(encoding="utf-8").splitlines() == lines
+    assert "again" in (main / "report.md").read_text(encoding="utf-8")
+
+    proc = subprocess.run([sys.executable, str(root / "evals" / "merge_runs.py"), "--dataset",
+                           str(root / "evals/corpus/questions.jsonl"), "--corpus", str(root / "evals/corpus/articles"),
+                           "--split", "test", "--main", str(main), "--name", "half", "--parts", parts[0]],
+                          capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 1 and "no result for 82 questions" in proc.stderr
