@@ -100,13 +100,16 @@ class LlamaCppJudge(Judge):
         llm = self._llm
         # evidence sentences come from chunks of about 160 tokens; the caps only guard n_ctx
         messages = prompts.judge_messages(question[:1500], sentence[:1500], answer[:300])
-        prompt = self._format(messages=messages).prompt
-        tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        if self.shared is not None:  # tokens and fixed start from the shared model, which keeps snapshots of it
+            tokens, fixed = self.shared.tokens(messages)
+        else:
+            tokens, fixed = llm.tokenize(self._format(messages=messages).prompt.encode("utf-8"), add_bos=False,
+                                         special=True), 0
         if len(tokens) >= self.n_ctx:
             raise GenerationError(f"the check prompt is {len(tokens)} tokens, over the check model's n_ctx {self.n_ctx}")
         try:
-            if self.shared is not None:  # the reader's prompt has replaced ours in the cache: get our start back
-                self.shared.prime(tokens, self.shared.tokens(messages)[1])
+            if fixed:  # the reader's prompt has replaced ours in the shared cache: get our start back
+                self.shared.prime(tokens, fixed)
             keep = min(llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
             llm.n_tokens = keep  # eval() drops the cached positions past this point
             llm.eval(tokens[keep:])
