@@ -10,10 +10,11 @@ READ_SYSTEM = (
     "If the sources do not answer the question, reply NONE."
 )
 
-# The shape every in-process reply takes (a llama.cpp grammar, GBNF): one or two short answers, each
-# with one source number, or NONE. A server without grammars is read leniently by verify.parse_reply.
+# The shape every in-process reply takes (a llama.cpp grammar, GBNF): one to three short answers (a
+# question may ask for a list of three), each with one source number, or NONE. A server without
+# grammars is read leniently by verify.parse_reply.
 READ_GRAMMAR = r"""
-root ::= "NONE" | part ("; " part)?
+root ::= "NONE" | part ("; " part ("; " part)?)?
 part ::= phrase " [" [1-9] "]"
 phrase ::= [^\[\]\n;] [^\[\]\n;]*
 """

@@ -48,6 +48,7 @@ _NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60
 _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 MIN_GROUNDING = 0.5  # share of the answer's other content words the sentence must hold
 MAX_ANSWER_WORDS = 25  # a longer "answer" is a passage, not an answer
+MAX_PARTS = 3  # "What three instruments ...?" is answered item by item, each item cited
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def parse_reply(reply: str) -> list[Part]:
     if not reply or is_refusal(reply):
         return []
     pieces = [p for p in re.split(r";\s*|(?<=[.!?\]])\s+(?=[A-Z])", reply) if p and p.strip(" .")]
-    parts = []
+    parts, seen = [], set()
     for piece in pieces:
         piece = piece.strip().rstrip(".").strip()
         m = _PART.match(piece)
@@ -121,9 +122,11 @@ def parse_reply(reply: str) -> list[Part]:
             markers = re.findall(r"\[(\d+)", piece)
             text, n = piece, int(markers[-1]) if markers else 0
         text = _MARKERS.sub("", text).strip(" .,;:\"“”'")
-        if text and re.search(r"[^\W_]", text) and not is_refusal(text):
+        key = " ".join(words_of(text))
+        if text and re.search(r"[^\W_]", text) and not is_refusal(text) and key not in seen:
+            seen.add(key)  # "Putin [1]; Putin [2]" is one answer: verification tries the other sentences itself
             parts.append(Part(text, n))
-    return parts[:2]
+    return parts[:MAX_PARTS]
 
 
 def number_values(text: str) -> set[str]:
@@ -180,10 +183,18 @@ def words_of(text: str) -> list[str]:
     return [w.lower() for w in _TOKEN.findall(text)]
 
 
+_NAMED_NUMBER = re.compile(r"[^\W\d_]+-\d+\b")  # "Zephrin-2", "COVID-19": part of a name, not a quantity
+
+
+def question_numbers(question: str) -> set[str]:
+    """The quantities the question gives: its numbers, less those that are part of a name ("Falcon-9")."""
+    return number_values(_NAMED_NUMBER.sub(" ", question))
+
+
 def grounding_gap(answer: str, sentence: str, question: str) -> str:
     """Why ``sentence`` does not state ``answer`` ("" when it does): a number, date or name of the
     answer missing from it (unless the question gave it), or too few of the answer's other words."""
-    s_numbers, q_numbers = number_values(sentence), number_values(question)
+    s_numbers, q_numbers = number_values(sentence), question_numbers(question)
     missing = sorted(number_values(answer) - s_numbers - q_numbers)
     if missing:
         return f"the number {missing[0]} is not in the sentence"
@@ -211,7 +222,7 @@ def highlights(answer: str, e: Evidence, question: str = "") -> tuple[tuple[int,
     already say, when there are any), adjacent ones merged."""
     a_terms, a_numbers = set(content_terms(answer)) | names(answer), number_values(answer)
     new_terms = a_terms - set(content_terms(question)) - {w.lower() for w in _TOKEN.findall(question)}
-    new_numbers = a_numbers - number_values(question)
+    new_numbers = a_numbers - question_numbers(question)
     if new_terms or new_numbers:
         a_terms, a_numbers = new_terms, new_numbers
     spans: list[list[int]] = []
@@ -256,7 +267,7 @@ def verify(
         if len(part.text.split()) > MAX_ANSWER_WORDS or any(handed_back(part.text, e.text) for e in evidence):
             checks.append(Check(part.text, part.cites, why="the answer is the sentence itself, not a short answer"))
             continue
-        two_things = len(parts) == 2 and re.search(r"\band\b", question)  # "X, and Y?" may mix kinds
+        two_things = len(parts) >= 2 and re.search(r"\band\b", question)  # "X, and Y?" may mix kinds
         if not two_things and answer_type_gap(question, part.text):
             checks.append(Check(part.text, part.cites, why=answer_type_gap(question, part.text)))
             continue

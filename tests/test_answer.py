@@ -144,6 +144,8 @@ def test_parse_reply_reads_grammar_and_free_text():
     assert parse_reply("40% [1].") == [Part("40%", 1)]  # a bare number answers
     assert parse_reply("Belarus joined in July.") == [Part("Belarus joined in July", 0)]  # a server's free text
     assert parse_reply("[2] .") == []
+    assert parse_reply("sounder [1]; imager [1]; mapper [2]") == [Part("sounder", 1), Part("imager", 1), Part("mapper", 2)]
+    assert parse_reply("Putin [1]; putin [3]") == [Part("Putin", 1)]  # one answer, said twice
     assert check_quote("abc def", "def", 4, 7) and not check_quote("abc def", "xyz") and not check_quote("abc def", "def", 0, 3)
 
 
@@ -171,6 +173,9 @@ def test_grounding_names_numbers_and_words():
     assert number_values("1,200 people, the tenth, 3rd and fourteen") == {"1200", "10", "3", "14"}
     dam = "The Brannoch Dam rises 142 metres above the valley floor."
     assert grounding_gap("142 meters", dam, "How tall is the dam?") == ""  # its number holds it; spelling aside
+    pad = "The rocket lifted off from Pad 2 at dawn."
+    assert grounding_gap("Pad 2", pad, "From which launch pad did the Falcon-9 lift off?") == ""  # 9 names a rocket
+    assert grounding_gap("Pad 9", pad, "From which launch pad did the Falcon-9 lift off?") == "the number 9 is not in the sentence"
     assert grounding_gap("142 feet high", dam, "How tall is the dam?") == "most of the answer's words are not in the sentence"
 
 
