@@ -72,3 +72,24 @@ def test_with_speakers_drops_spans_inside_a_widened_quote_and_keeps_k():
     out = with_speakers([quote, named, other, june], {"a.txt": QUOTES}.get, k=2)
     assert [e.score for e in out] == [0.9, 0.7]  # the named sentence is inside the widened quote
     assert "Eva Zeibert" in out[0].text and out[0].text.endswith('move."')
+
+
+def test_a_speaker_named_before_an_apposition_counts_as_named():
+    from rag.evidence import with_speaker
+
+    article = ('Dr. Ana Ruiz, a climate scientist at the institute, said the bigger problem was money. '
+               'A second probe is due in 2029. "Gaps are poison for the records," she said.')
+    e = with_speaker(_span(article, '"Gaps are poison for the records," she said.'), article)
+    assert e.text.startswith("Dr. Ana Ruiz") and article[e.start:e.end] == e.text
+
+
+def test_a_sentence_holding_the_questions_quoted_words_ranks_first(embedder):
+    from rag.evidence import quoted_phrases
+
+    assert quoted_phrases('Who called it "a scare story"? Who said \'no\'?') == ["a scare story", "no"]
+    assert quoted_phrases("Why is the minister's plan late?") == []  # an apostrophe is not a quote
+    text = ("The mission team met on Monday to review the launch of the satellite and the orbit. "
+            "Outside, one engineer smiled. \u201cIt\u2019s bittersweet,\u201d said Lena Park, who built the sounder.")
+    question = 'Which engineer called the satellite launch "bittersweet"?'
+    ev = select_evidence(question, [_hit(text)], embedder, k=3, idf=lambda t: 1.0)
+    assert "bittersweet" in ev[0].text
