@@ -29,6 +29,18 @@ class Evidence:
     also_in: tuple[str, ...] = ()  # other articles that state a near-identical sentence
 
 
+MAX_RUN_ON = 2  # sentences a label or an open quote may be carried into
+
+
+def _runs_on(text: str) -> bool:
+    """The span stops before its sense does: it ends in a colon, or a quote it opened is still open
+    ("Exit polls don't govern provinces. | Ballots do," said Rufus Kellaway)."""
+    text = text.rstrip()
+    last = text.rfind('"')  # a straight quote opens where a word follows it and none comes before
+    opened = 0 <= last < len(text) - 1 and (last == 0 or not text[last - 1].strip() or text[last - 1] in "([")
+    return text.endswith(":") or opened or text.count("“") > text.count("”")
+
+
 def candidate_spans(hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
     """Sentences of the hit chunks, as (hit, start, end, text) with article offsets; each once."""
     seen: set[tuple[str, int]] = set()
@@ -39,6 +51,10 @@ def candidate_spans(hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
         for j, (a, b) in enumerate(spans):
             if _PRONOUN_START.match(c.text[a:b]) and j > 0:
                 a = spans[j - 1][0]  # keep who "he" is: include the sentence before
+            k = j  # a label ("Media contact:") goes on in what follows; an opened quote, to where it closes
+            while k + 1 < len(spans) and k - j < MAX_RUN_ON and _runs_on(c.text[a:spans[k][1]]):
+                k += 1
+            b = spans[k][1]
             key = (c.source, c.start + b)  # by end: a widened span shares its start with the sentence before
             if key in seen or len(c.text[a:b]) < 12:
                 continue

@@ -25,6 +25,15 @@ def test_rare_question_words_rank_the_answer_sentence_first(embedder):
     assert "ceasefire in Gaza" in ev[0].text
 
 
+def test_a_label_and_an_open_quote_run_on_into_the_sentence_that_completes_them():
+    text = ('Media contact:\nRuth Bell, Director of Communications\n'
+            '"Exit polls don\'t govern provinces. Ballots do," said Rufus Kell, the campaign director. Rain fell all night.')
+    texts = [t for _, _, _, t in candidate_spans([_hit(text)])]
+    assert "Media contact:\nRuth Bell, Director of Communications" in texts
+    assert '"Exit polls don\'t govern provinces. Ballots do," said Rufus Kell, the campaign director.' in texts
+    assert "Rain fell all night." in texts
+
+
 QUOTES = (
     'Belarus borders the EU, "which changes the mission," said Eva Zeibert, an expert in Berlin.\n\n'
     "A photo caption.\n\n"

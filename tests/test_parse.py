@@ -74,6 +74,23 @@ def test_pdf_text(tmp_path):
     assert "Belarus joined the bloc in Astana." in a.text
 
 
+def test_pdf_lines_wrapped_by_the_page_are_joined_and_paragraph_ends_and_headings_kept():
+    from rag.parse import reflow
+
+    page = ("The recount moved 21 votes in the governor's favour, most of them ballots set\n"
+            "aside as unclear. \"He lost the argument about who shows up,\" said Ragna\n"
+            "Thorvik, a professor at the university of the province.\n"
+            "A province split in two\n"
+            "The map of the run-off is almost a caricature of the urban-rural divide in a\n"
+            "province with few cities.\n")
+    assert reflow(page).split("\n") == [
+        "The recount moved 21 votes in the governor's favour, most of them ballots set aside as unclear. "
+        "\"He lost the argument about who shows up,\" said Ragna Thorvik, a professor at the university of the province.",
+        "A province split in two",
+        "The map of the run-off is almost a caricature of the urban-rural divide in a province with few cities.",
+    ]
+
+
 @pytest.mark.parametrize(
     "name,data,message",
     [
