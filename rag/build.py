@@ -90,7 +90,7 @@ def corpus_store(cfg: Config, corpus: Path, embedder: Embedder, progress: bool =
     key = hashlib.sha256(str(corpus).encode()).hexdigest()[:12]
     store = ChromaStore(cfg.cache_dir / "eval-corpora" / f"{corpus.name}-{key}", collection="corpus")
     if progress:
-        print(f"Indexing the corpus {corpus} into its own index {store.where} …", file=sys.stderr)
+        print(f"Indexing the corpus {corpus} into an index of its own, {store.where} …", file=sys.stderr)
     report = run_ingest(cfg, [corpus], store, embedder, progress=progress)
     if report.failed:
         raise InputError("corpus files that cannot be indexed: "
