@@ -195,25 +195,25 @@ def _parse_html(raw: str) -> tuple[str, dict]:
     return text, meta
 
 
+WRAPPED_LINE = 0.75  # share of a full line's length: a wrapped line fills most of it
+
+
 def reflow(page: str) -> str:
     """A PDF page's text with its wrapped lines joined: a line about as long as the page's full lines
     goes on in the next one; a shorter one ends its paragraph or is a heading. Without this, a
     sentence (and a name: "said Ragna / Thorvik") is cut wherever the printed line ended."""
     lines = [" ".join(line.split()) for line in page.splitlines()]
     lines = [line for line in lines if line]
-    if not lines:
-        return ""
+    if len(lines) < 3:  # too few lines to tell a full one
+        return "\n".join(lines)
     full = sorted(len(line) for line in lines)[int(0.9 * (len(lines) - 1))]  # robust to one odd long line
     out = [lines[0]]
     for prev, line in zip(lines, lines[1:]):
-        if len(prev) >= WRAPPED_LINE * full and len(lines) >= 3:
+        if len(prev) >= WRAPPED_LINE * full:
             out[-1] += line if prev.endswith("-") else " " + line
         else:
             out.append(line)
     return "\n".join(out)
-
-
-WRAPPED_LINE = 0.75  # share of a full line's length: a wrapped line fills most of it
 
 
 def _parse_pdf(data: bytes, name: str) -> tuple[str, dict]:
