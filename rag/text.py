@@ -75,6 +75,13 @@ def numbers(text: str) -> set[str]:
 
 # Initials (U.S.) and titles (Mr.) end with a period that does not end the sentence.
 _ABBREV = re.compile(r"(?:\b(?:[A-Z]\.){1,3}|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Gov|Sen|Rep|No|Inc|Ltd|Co|vs|etc)\.)$")
+
+
+def ends_in_abbreviation(text: str) -> bool:
+    """``text`` ends with a title or initials ("Dr.", "U.S."): its period does not end a sentence."""
+    return bool(_ABBREV.search(text))
+
+
 _BOUNDARY = re.compile(r"[.!?]+[”\"’')\]]*\s+|\n+")
 
 
@@ -86,7 +93,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterato
         if m.group(0)[0] not in "\n" and m.end() < end:
             before = text[pos : m.start() + 1]
             nxt = text[m.end() : m.end() + 1]
-            if _ABBREV.search(before) or (nxt and nxt.islower()):
+            if ends_in_abbreviation(before) or (nxt and nxt.islower()):
                 continue
         cut = m.end() if m.group(0)[0] != "\n" else m.start()
         span = _trim(text, pos, cut)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .evidence import Evidence
-from .text import STOPWORDS, content_terms, found, stem
+from .text import STOPWORDS, content_terms, ends_in_abbreviation, found, stem
 
 NONE_REPLY = "NONE"
 _PART = re.compile(r"^(.*?)\s*\[(\d+)\]\s*$", re.DOTALL)
@@ -111,7 +111,13 @@ def parse_reply(reply: str) -> list[Part]:
     reply = reply.strip()
     if not reply or is_refusal(reply):
         return []
-    pieces = [p for p in re.split(r";\s*|(?<=[.!?\]])\s+(?=[A-Z])", reply) if p and p.strip(" .")]
+    pieces: list[str] = []
+    for piece in re.split(r";\s*|(?<=[.!?\]])\s+(?=[A-Z])", reply):
+        if pieces and ends_in_abbreviation(pieces[-1]):
+            pieces[-1] += " " + piece  # "Dr. Sunniva Halden [1]" is one answer, not "Dr" and "Sunniva Halden"
+        else:
+            pieces.append(piece)
+    pieces = [p for p in pieces if p and p.strip(" .")]
     parts, seen = [], set()
     for piece in pieces:
         piece = piece.strip().rstrip(".").strip()

@@ -146,6 +146,7 @@ def test_parse_reply_reads_grammar_and_free_text():
     assert parse_reply("[2] .") == []
     assert parse_reply("sounder [1]; imager [1]; mapper [2]") == [Part("sounder", 1), Part("imager", 1), Part("mapper", 2)]
     assert parse_reply("Putin [1]; putin [3]") == [Part("Putin", 1)]  # one answer, said twice
+    assert parse_reply("Dr. Ana Ruiz [1]") == [Part("Dr. Ana Ruiz", 1)]  # a title's period ends no answer
     assert check_quote("abc def", "def", 4, 7) and not check_quote("abc def", "xyz") and not check_quote("abc def", "def", 0, 3)
 
 
