@@ -31,8 +31,14 @@ from rag.verify import verify  # noqa: E402
 class CachedJudge(Judge):
     """The check model with its answers remembered: one forward pass per (question, sentence)."""
 
-    def __init__(self, judge: Judge):
-        self.judge, self.seen = judge, {}
+    def __init__(self, judge: Judge, path: Path | None = None):
+        self.judge, self.seen, self.path = judge, {}, path
+        if path and path.exists():  # scores from an earlier run with the same check model and prompt
+            self.seen = {tuple(k): v for k, v in json.loads(path.read_text(encoding="utf-8"))}
+
+    def save(self) -> None:
+        if self.path:
+            self.path.write_text(json.dumps([[list(k), v] for k, v in self.seen.items()]), encoding="utf-8")
 
     def p_yes(self, question: str, sentence: str, answer: str = "") -> float:
         key = (question, sentence, answer)
@@ -50,6 +56,8 @@ def main(argv=None) -> int:
     p.add_argument("--dump", type=Path, help="write each question's reply and verdicts as JSON lines here")
     p.add_argument("--reuse", type=Path, help="a dump from an earlier run: its replies are taken, not generated again "
                                               "(only valid while the reader, its prompt and the evidence are unchanged)")
+    p.add_argument("--judge-cache", type=Path, help="keep the check model's scores in this file across runs "
+                                                    "(only valid while the check model and its prompt are unchanged)")
     p.add_argument("--shuffle", type=int, help="ask in a random order with this seed: a run stopped early is a fair sample")
     p.add_argument("--limit", type=int, help="only the first N questions (after --shuffle)")
     args = p.parse_args(argv)
@@ -57,7 +65,7 @@ def main(argv=None) -> int:
     embedder = make_embedder(cfg)
     store = eval_store(cfg, embedder, args.corpus, progress=False)
     generator = make_generator(cfg).load()
-    judge = CachedJudge(make_judge(cfg, generator).load())
+    judge = CachedJudge(make_judge(cfg, generator).load(), args.judge_cache)
     pipeline = Pipeline(store, embedder, generator, top_k=cfg.top_k, evidence_k=cfg.evidence_k,
                         max_tokens=cfg.max_tokens)
     thresholds = [float(t) for t in args.thresholds.split(",")]
@@ -88,6 +96,7 @@ def main(argv=None) -> int:
                 tally[t][1] += is_correct(item, result)
             row["verdicts"][str(t)] = {"answer": v.text, "refused": v.refused, "reason": v.reason,
                                        "right": is_direct_correct(item, result)}
+        judge.save()
         if dump:
             dump.write(json.dumps(row, ensure_ascii=False) + "\n")
             dump.flush()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .evidence import Evidence
-from .text import STOPWORDS, content_terms, ends_in_abbreviation, found, stem
+from .text import STOPWORDS, content_terms, ends_in_abbreviation, found, question_terms, stem
 
 NONE_REPLY = "NONE"
 _PART = re.compile(r"^(.*?)\s*\[(\d+)\]\s*$", re.DOTALL)
@@ -49,6 +49,7 @@ _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 MIN_GROUNDING = 0.5  # share of the answer's other content words the sentence must hold
 MAX_ANSWER_WORDS = 25  # a longer "answer" is a passage, not an answer
 MAX_PARTS = 3  # "What three instruments ...?" is answered item by item, each item cited
+MIN_BRIDGE = 2  # question words another sentence must hold, that the cited one lacks, to be shown with it
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Check:
     p_yes: float | None = None
     ok: bool = False
     why: str = ""
+    bridge: int = 0  # the sentence the check also needed: the one saying who or what the question describes
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,26 @@ def grounding_gap(answer: str, sentence: str, question: str) -> str:
     return "" if share >= MIN_GROUNDING else "most of the answer's words are not in the sentence"
 
 
+def bridge(question: str, answer: str, evidence: list[Evidence], n: int) -> int:
+    """The evidence sentence (1-based; 0 for none) that says what the cited sentence ``n`` leaves out of
+    the question. "How old is the director who said 'X'?" is answered by "Y, 52, ..." only together with
+    "'X,' said Y": the check must see both to judge it. The sentence must name someone or something
+    that sentence ``n`` names and the question does not (the link, Y), and hold at least ``MIN_BRIDGE``
+    of the question's words that neither sentence ``n`` nor the answer holds."""
+    cited = evidence[n - 1].text
+    have = set(content_terms(cited)) | set(content_terms(answer))
+    missing = [t for t in sorted(question_terms(question)) if not found(t, have)]
+    link = names(cited) - names(question) - {w.lower() for w in _TOKEN.findall(question)}
+    best, most = 0, MIN_BRIDGE - 1
+    for m, e in enumerate(evidence, 1):
+        if m != n and names(e.text) & link:  # it speaks of someone or something the cited sentence names
+            terms = set(content_terms(e.text))
+            hits = sum(found(t, terms) for t in missing)
+            if hits > most:
+                best, most = m, hits
+    return best
+
+
 def highlights(answer: str, e: Evidence, question: str = "") -> tuple[tuple[int, int], ...]:
     """Article offsets of the sentence's words that carry the answer (those the question does not
     already say, when there are any), adjacent ones merged."""
@@ -255,18 +277,18 @@ def verify(
     parts = parse_reply(reply)
     if not parts:
         return Verdict(refusal, (), True, "the reader found no answer in the sources")
-    judged: dict[tuple[int, str], float] = {}
+    judged: dict[tuple[int, str, str], float] = {}
     clock = [0.0, 0]
 
-    def p_yes(n: int, answer: str) -> float | None:
+    def p_yes(n: int, answer: str, shown: str = "") -> float | None:
         if judge is None:
             return None
-        if (n, answer) not in judged:
+        if (n, answer, shown) not in judged:
             t = time.perf_counter()
-            judged[n, answer] = judge.p_yes(question, evidence[n - 1].text, answer)
+            judged[n, answer, shown] = judge.p_yes(question, shown or evidence[n - 1].text, answer)
             clock[0] += time.perf_counter() - t
             clock[1] += 1
-        return judged[n, answer]
+        return judged[n, answer, shown]
 
     checks: list[Check] = []
     for part in parts:
@@ -289,14 +311,20 @@ def verify(
         for n in grounded[:2]:  # the cited (or first grounded) sentence, then one more
             score = p_yes(n, part.text)
             e = evidence[n - 1]
+            # A one-part answer to a question that describes its subject ("the director who said X") may need
+            # the sentence that says who that is. Not for two-part answers: there, the other sentences state
+            # the other part, and shown with a wrong answer they made the check say Yes to it (dev events).
+            b = bridge(question, part.text, evidence, n) if len(parts) == 1 and score is not None and score < min_judge else 0
+            if b:
+                score = p_yes(n, part.text, f"{evidence[b - 1].text} {e.text}")
             if score is not None and score < min_judge:
                 check = check or Check(part.text, part.cites, n, score,
                                        why=f"the check model doubts the sentence answers the question (P(Yes) {score:.2f})")
                 continue
-            if article(e.source)[e.start:e.end] != e.text:
+            if any(article(q.source)[q.start:q.end] != q.text for q in [e] + ([evidence[b - 1]] if b else [])):
                 check = check or Check(part.text, part.cites, n, score, why="the quote is no longer in its article")
                 continue
-            check = Check(part.text, part.cites, n, score, ok=True)
+            check = Check(part.text, part.cites, n, score, ok=True, bridge=b)
             break
         checks.append(check)
 
@@ -308,11 +336,16 @@ def verify(
     citations, pieces = [], []
     for c in kept:
         e = evidence[c.sentence - 1]
-        if c.sentence not in numbering:
-            numbering[c.sentence] = len(numbering) + 1
-            citations.append(Citation(numbering[c.sentence], e.source, e.text, e.start, e.end, e.title,
-                                      highlights(c.answer, e, question)))
-        pieces.append(f"{c.answer} [{numbering[c.sentence]}]")
+        shown = [(c.sentence, highlights(c.answer, e, question))]
+        if c.bridge:  # cited too, with the words that link it to the answer's sentence marked
+            b = evidence[c.bridge - 1]
+            shown.append((c.bridge, highlights(" ".join(names(b.text) & names(e.text)), b, question)))
+        for k, marks in shown:
+            if k not in numbering:
+                numbering[k] = len(numbering) + 1
+                q = evidence[k - 1]
+                citations.append(Citation(numbering[k], q.source, q.text, q.start, q.end, q.title, marks))
+        pieces.append(c.answer + " " + "".join(f"[{numbering[k]}]" for k, _ in shown))
     dropped = [c for c in checks if not c.ok]
     reason = "verified" + ("; dropped " + "; ".join(f"“{c.answer}”: {c.why}" for c in dropped) if dropped else "")
     return Verdict("; ".join(pieces) + ".", tuple(citations), False, reason, tuple(checks), clock[0], clock[1])

@@ -250,3 +250,45 @@ def test_reader_examples_come_first_and_are_answers_the_checks_would_pass():
         for part in parts:
             assert not grounding_gap(part.text, prompts._EXAMPLE_SOURCES[part.cites - 1], question)
     assert shapes == [1, 2, 0]  # one answer, a two-part answer, a decline
+
+
+class _AllWordsJudge(WordJudge):
+    """Yes only to a text holding every one of its words."""
+
+    def p_yes(self, question: str, sentence: str, answer: str = "") -> float:
+        self.calls.append((question, sentence))
+        return 1.0 if all(w in sentence.lower() for w in self.words) else 0.0
+
+
+def _evidence(*sentences: str):
+    from rag.evidence import Evidence
+
+    article, out = "", []
+    for s in sentences:
+        article += s + " "
+        out.append(Evidence("a.txt", "", s, len(article) - len(s) - 1, len(article) - 1, 1.0))
+    return out, (lambda source: article)
+
+
+def test_a_two_step_answer_is_judged_with_the_sentence_that_resolves_the_question():
+    from rag.verify import bridge, verify
+
+    evidence, article = _evidence(
+        "“We did not get the orbit we ordered,” said mission director Halla Brun.",
+        "Brun, 52, has led the programme since 2019.",
+        "The weather over the pad was clear.")
+    question = "How old is the mission director who said “We did not get the orbit we ordered”?"
+    assert bridge(question, "52", evidence, 2) == 1 and bridge(question, "52", evidence, 1) == 0
+    judge = _AllWordsJudge("52", "orbit we ordered")  # only both sentences together answer it
+    v = verify(question, "52 [2]", evidence, judge=judge, min_judge=0.5, article=article)
+    assert not v.refused and v.text == "52 [1][2]." and v.citations[0].quote.startswith("Brun, 52")
+    assert v.citations[1].quote == evidence[0].text  # the sentence the check needed is shown too
+    assert [evidence[0].text[a - evidence[0].start:b - evidence[0].start] for a, b in v.citations[1].highlights] == ["Brun"]
+    assert judge.calls[0][1] == evidence[1].text  # the cited sentence alone first
+    assert judge.calls[1][1] == f"{evidence[0].text} {evidence[1].text}"  # then with the one it needs
+
+    # A sentence sharing one stray word with the question is no bridge: the answer stays declined.
+    evidence, article = _evidence("Brun, 52, has led the programme since 2019.", "The director spoke briefly.")
+    v = verify(question, "52 [1]", evidence, judge=_AllWordsJudge("52", "orbit we ordered"), min_judge=0.5,
+               article=article)
+    assert v.refused and bridge(question, "52", evidence, 1) == 0
