@@ -95,7 +95,9 @@ def main(argv=None) -> int:
             else:
                 tally[t][1] += is_correct(item, result)
             row["verdicts"][str(t)] = {"answer": v.text, "refused": v.refused, "reason": v.reason,
-                                       "right": is_direct_correct(item, result)}
+                                       "right": is_direct_correct(item, result),
+                                       "quotes": [c.quote for c in v.citations],
+                                       "p_yes": [c.p_yes for c in v.checks if c.p_yes is not None]}
         judge.save()
         if dump:
             dump.write(json.dumps(row, ensure_ascii=False) + "\n")
