@@ -61,7 +61,8 @@ class Answer:
             "raw": self.raw,
             "reason": self.reason,
             "checks": [{"answer": c.answer, "cited": c.cited, "sentence": c.sentence,
-                        "p_yes": None if c.p_yes is None else round(c.p_yes, 4), "ok": c.ok, "why": c.why}
+                        "p_yes": None if c.p_yes is None else round(c.p_yes, 4), "ok": c.ok, "why": c.why,
+                        "bridge": c.bridge}
                        for c in self.checks],
         }
 

@@ -286,6 +286,7 @@ def test_a_two_step_answer_is_judged_with_the_sentence_that_resolves_the_questio
     assert [evidence[0].text[a - evidence[0].start:b - evidence[0].start] for a, b in v.citations[1].highlights] == ["Brun"]
     assert judge.calls[0][1] == evidence[1].text  # the cited sentence alone first
     assert judge.calls[1][1] == f"{evidence[0].text} {evidence[1].text}"  # then with the one it needs
+    assert (v.checks[0].sentence, v.checks[0].bridge) == (2, 1)  # what --json shows under "checks"
 
     # A sentence sharing one stray word with the question is no bridge: the answer stays declined.
     evidence, article = _evidence("Brun, 52, has led the programme since 2019.", "The director spoke briefly.")
