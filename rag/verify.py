@@ -10,7 +10,10 @@ it, or a decline with the reason. A part stands when
    (numbers exactly), and most of its other words are too. When the cited sentence fails, another
    evidence sentence that passes is cited instead: the claim must be stated, the reader's number is
    only a hint;
-3. the check model (when there is one) says that sentence answers the question;
+3. the check model (when there is one) says that sentence answers the question; when it doubts a
+   one-part answer, it is asked again with the sentence that links the cited one to the question
+   (``bridge``: "'X,' said Brun" beside "Brun, 52" for "How old is the director who said 'X'?"),
+   and both are cited;
 4. the sentence is still, verbatim, in its article.
 
 Nothing here was tuned on particular articles: the rules are about what a citation must show.
