@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from rag.answer import Pipeline  # noqa: E402
 from rag.build import eval_store, make_embedder, make_generator, make_judge  # noqa: E402
 from rag.config import Config  # noqa: E402
 from rag.evaluate import load_dataset  # noqa: E402
+from rag.metrics import keyword_match  # noqa: E402
 from rag.verify import parse_reply  # noqa: E402
 
 SELF_CHECK = 'Does source [{n}] state that the answer is "{answer}"? Reply Yes or No.'
@@ -37,24 +36,14 @@ SELF_CHECK = 'Does source [{n}] state that the answer is "{answer}"? Reply Yes o
 def continuation_p_yes(generator, judge, messages: list[dict]) -> tuple[float, int]:
     """P(Yes) for the next token after ``messages``, reusing what the KV cache already holds of them
     (no prefix snapshot: the whole reader prompt is not a fixed start). Returns it and the tokens read."""
-    import numpy as np
-
     with generator.lock:
-        llm = generator._load()
-        tokens = generator._tokenize(messages)
-        keep = min(llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
-        llm.n_tokens = keep
-        llm.eval(tokens[keep:])
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-        yes, no = float(logits[judge._yes]), float(logits[judge._no])
-    return 1.0 / (1.0 + math.exp(no - yes)), len(tokens) - keep
+        generator._load()
+        return judge.p_yes_after(generator._tokenize(messages))
 
 
 def part_is_right(item: dict, text: str) -> bool:
     """The part matches at least one keyword group of an answerable question."""
-    low = text.lower()
-    return item["answerable"] and any(
-        any(re.search(r"(?<!\w)" + re.escape(alt.lower()), low) for alt in group) for group in item["keywords"])
+    return item["answerable"] and any(keyword_match(text, [group]) for group in item["keywords"])
 
 
 def auc(pos: list[float], neg: list[float]) -> float:

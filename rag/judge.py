@@ -95,8 +95,6 @@ class LlamaCppJudge(Judge):
             return self._p_yes(question, sentence, answer)
 
     def _p_yes(self, question: str, sentence: str, answer: str = "") -> float:
-        import numpy as np
-
         llm = self._llm
         # evidence sentences come from chunks of about 160 tokens; the caps only guard n_ctx
         messages = prompts.judge_messages(question[:1500], sentence[:1500], answer[:300])
@@ -110,12 +108,20 @@ class LlamaCppJudge(Judge):
         try:
             if fixed:  # the reader's prompt has replaced ours in the shared cache: get our start back
                 self.shared.prime(tokens, fixed)
-            keep = min(llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
-            llm.n_tokens = keep  # eval() drops the cached positions past this point
-            llm.eval(tokens[keep:])
-            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-            yes, no = float(logits[self._yes]), float(logits[self._no])
+            return self.p_yes_after(tokens)[0]
         except (ValueError, RuntimeError) as exc:
             llm.reset()
             raise GenerationError(f"the check model failed: {exc}") from exc
-        return 1.0 / (1.0 + math.exp(no - yes))
+
+    def p_yes_after(self, tokens: list[int]) -> tuple[float, int]:
+        """P("Yes") as the next token after ``tokens`` (call under the lock, loaded), evaluating only
+        what the KV cache does not already hold of them; and how many tokens that was."""
+        import numpy as np
+
+        llm = self._llm
+        keep = min(llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
+        llm.n_tokens = keep  # eval() drops the cached positions past this point
+        llm.eval(tokens[keep:])
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+        yes, no = float(logits[self._yes]), float(logits[self._no])
+        return 1.0 / (1.0 + math.exp(no - yes)), len(tokens) - keep
