@@ -174,13 +174,30 @@ _TIME_WORDS = re.compile(r"\b(?:january|february|march|april|may|june|july|augus
                          r"|fall|winter|before|after|during)\b", re.IGNORECASE)
 
 
+_COUNT = re.compile(r"^\W*how many\b(?! of\b)", re.IGNORECASE)  # "how many of the voters?" may be a share
+_SHARE = re.compile(r"%|\bper ?cent\b|\bpercentage\b|\bshare\b|\bproportion\b", re.IGNORECASE)
+_DATE = re.compile(r"^\W*(?:on )?(?:what|which) (?:day|date)\b", re.IGNORECASE)
+_SPAN = re.compile(r"^\W*(?:about |around |some |nearly |almost |over |more than |less than |up to )?[\d,.]+"
+                   r"|^\W*(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|several|a few)\b", re.IGNORECASE)
+_SPAN_UNITS = re.compile(r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)\W*$", re.IGNORECASE)
+_CALENDAR = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december"
+                       r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b"
+                       r"|\b\d{1,4}[/.-]\d{1,2}(?:[/.-]\d{1,4})?\b", re.IGNORECASE)
+
+
 def answer_type_gap(question: str, answer: str) -> str:
     """Why the answer is not of the kind the question asks for ("" when it is): a quantity question
-    ("how many ...?", "what percentage ...?") wants a number, a "when" question a number or a time."""
+    ("how many ...?", "what percentage ...?") wants a number, and a count ("how many votes?") not a
+    share ("41.2%") unless the question speaks of shares; a "when" question wants a number or a time,
+    and "on what date?" a day, not a length of time ("28 days")."""
     if _QUANTITY.search(question) and not number_values(answer):
         return "the question asks for a number and the answer has none"
+    if _COUNT.search(question) and _SHARE.search(answer) and not _SHARE.search(question):
+        return "the question asks how many and the answer is a share"
     if _WHEN.search(question) and not (number_values(answer) or _TIME_WORDS.search(answer)):
         return "the question asks when and the answer gives no time"
+    if _DATE.search(question) and _SPAN.search(answer) and _SPAN_UNITS.search(answer) and not _CALENDAR.search(answer):
+        return "the question asks for a date and the answer is a length of time"
     return ""
 
 

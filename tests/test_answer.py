@@ -160,6 +160,19 @@ def test_answer_type_quantity_and_time():
     assert answer_type_gap("Who chaired the summit?", "Sefa Orlund") == ""
 
 
+def test_answer_type_count_is_not_a_share_and_a_date_is_not_a_length_of_time():
+    assert answer_type_gap("How many votes did the challenger receive?", "41.2%") == \
+        "the question asks how many and the answer is a share"
+    assert answer_type_gap("How many percent voted?", "58%") == ""
+    assert answer_type_gap("How many of the residents left?", "40 per cent") == ""
+    assert answer_type_gap("How many votes did she receive?", "12,400 votes") == ""
+    assert answer_type_gap("On what date will the appeal be heard?", "28 days") == \
+        "the question asks for a date and the answer is a length of time"
+    assert answer_type_gap("On what date will the appeal be heard?", "12 May") == ""
+    assert answer_type_gap("What date was the treaty signed?", "14 days after the summit") == ""
+    assert answer_type_gap("How long did the count take?", "28 days") == ""
+
+
 def test_grounding_names_numbers_and_words():
     s = "Putin celebrated Belarus’s accession as the tenth member of the SCO on July 4."
     q = "Which country became the tenth member?"
