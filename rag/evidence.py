@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from .embed import Embedder
 from .retrieve import Hit, jaccard
-from .text import content_terms, question_terms, sentence_spans, weighted_coverage
+from .text import (
+    SHARE, asked_kinds, content_terms, question_numbers, question_terms, sentence_spans, states_time,
+    weighted_coverage,
+)
 
 _PRONOUN_START = re.compile(r"^(?:He|She|It|They|This|That|These|Those|His|Her|Their|Its)\b")
 
@@ -87,11 +90,32 @@ def holds_phrase(text: str, phrase: str) -> bool:
     return f" {phrase} " in " " + " ".join(re.findall(r"[^\W_]+", text.lower())) + " "
 
 
+# A sentence that cannot hold the kind of answer asked for ("how many ...?" and no number in it but the
+# question's own) drops this much per kind it lacks. Dev events: the answer sentence shown for 113 of
+# 128 answerable questions against 111 without it, the same for 0.05 and 0.2.
+KIND_PENALTY = 0.1
+
+
+def kinds_lacking(kinds: frozenset[str], text: str, question: str) -> int:
+    """How many of the asked kinds (``text.asked_kinds``) the sentence cannot supply: a number other
+    than the question's, a share ("%", "per cent") for a share question, a time for a "when" question."""
+    if not kinds:
+        return 0
+    numbers = question_numbers(text) - question_numbers(question)
+    lacking = 0
+    if "number" in kinds:
+        lacking += not numbers
+        lacking += "share" in kinds and not SHARE.search(text)
+    if "time" in kinds:
+        lacking += not states_time(text, besides=question_numbers(question))
+    return lacking
+
+
 def select_evidence(
     question: str, hits: list[Hit], embedder: Embedder, k: int = 4, dup_threshold: float = 0.6, idf=None,
 ) -> list[Evidence]:
-    """Score candidate sentences by meaning and by the rare question words they share (``idf``);
-    fold near-duplicates; keep the best k."""
+    """Score candidate sentences by meaning and by the rare question words they share (``idf``), less
+    for each kind of answer asked for that they cannot supply; fold near-duplicates; keep the best k."""
     cands = candidate_spans(hits)
     if not cands:
         return []
@@ -99,11 +123,13 @@ def select_evidence(
     semantic = vectors[1:] @ vectors[0]
     q_terms = question_terms(question)
     quoted = quoted_phrases(question)
+    kinds = asked_kinds(question)
     scored = []
     for (hit, a, b, text), sem in zip(cands, semantic):
         terms = set(content_terms(text))
         lexical = weighted_coverage(q_terms, terms, idf)
         bonus = QUOTED_BONUS * sum(holds_phrase(text, ph) for ph in quoted) / len(quoted) if quoted else 0.0
+        bonus -= KIND_PENALTY * kinds_lacking(kinds, text, question)
         scored.append((SEMANTIC_WEIGHT * float(sem) + (1 - SEMANTIC_WEIGHT) * lexical + bonus, hit, a, b, text, terms))
     scored.sort(key=lambda s: -s[0])
 

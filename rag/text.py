@@ -111,3 +111,66 @@ def _trim(text: str, a: int, b: int) -> tuple[int, int] | None:
     while b > a and text[b - 1].isspace():
         b -= 1
     return (a, b) if b > a else None
+
+
+# Numbers, however written, and the kind of answer a question asks for: shared by evidence selection
+# (a sentence that could answer "how many ...?" holds a number) and verification (an answer to it is one).
+TOKEN = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+NUMBER_WORDS.update({w: str(i) for i, w in enumerate(
+    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split()) if i})
+NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+                     "eighty": "80", "ninety": "90", "hundred": "100", "dozen": "12"})
+_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+
+
+def number_values(text: str) -> set[str]:
+    """Numbers in the text as digit strings: "1,200" -> "1200", "10th" and "tenth" -> "10", "fourteen" -> "14"."""
+    out = set()
+    for token in TOKEN.findall(text.lower()):
+        token = token.strip(".,'’")
+        m = _ORDINAL.match(token)
+        if m:
+            out.add(m.group(1))
+        elif token[:1].isdigit():
+            out.add(re.sub(r"(?<=\d),(?=\d{3})", "", token))
+        elif token in NUMBER_WORDS:
+            out.add(NUMBER_WORDS[token])
+    return out
+
+
+_NAMED_NUMBER = re.compile(r"[^\W\d_]+-\d+\b")  # "Zephrin-2", "COVID-19": part of a name, not a quantity
+
+
+def question_numbers(question: str) -> set[str]:
+    """The quantities the question gives: its numbers, less those that are part of a name ("Falcon-9")."""
+    return number_values(_NAMED_NUMBER.sub(" ", question))
+
+
+_QUANTITY = re.compile(r"^\W*(?:how (?:many|much|old|long|far|big|large|tall|high|deep|wide|heavy|fast)\b"
+                       r"|(?:what|which) (?:percentage|proportion|share|per ?cent|number|amount|sum|figure|year|age)\b"
+                       r"|in (?:what|which) year\b)", re.IGNORECASE)
+_COUNT = re.compile(r"^\W*how many\b(?! of\b)", re.IGNORECASE)  # "how many of the voters?" may be a share
+SHARE = re.compile(r"%|\bper ?cent\b|\bpercentage\b|\bshare\b|\bproportion\b", re.IGNORECASE)
+_WHEN = re.compile(r"^\W*(?:when|on what (?:day|date)|what (?:day|date|time))\b", re.IGNORECASE)
+_DATE = re.compile(r"^\W*(?:on )?(?:what|which) (?:day|date)\b", re.IGNORECASE)
+_TIME_WORDS = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december"
+                         r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|morning"
+                         r"|afternoon|evening|night|midnight|noon|dawn|week|month|year|decade|spring|summer|autumn"
+                         r"|fall|winter|before|after|during)\b", re.IGNORECASE)
+
+
+def asked_kinds(question: str) -> frozenset[str]:
+    """The kinds of answer the question asks for: "number" ("how many", "what percentage"), "count"
+    ("how many", but not "how many of"), "share" (it speaks of a percentage or share), "time" ("when"),
+    "date" ("on what date"). Empty for who/what/which questions."""
+    kinds = [("number", _QUANTITY), ("count", _COUNT), ("share", SHARE), ("time", _WHEN), ("date", _DATE)]
+    return frozenset(k for k, pattern in kinds if pattern.search(question))
+
+
+def states_time(text: str, besides: set[str] = frozenset()) -> bool:
+    """The text gives a number (other than those ``besides``) or a time word (a month, a weekday, "after")."""
+    return bool((number_values(text) - besides) or _TIME_WORDS.search(text))

@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .evidence import Evidence
-from .text import STOPWORDS, content_terms, ends_in_abbreviation, found, question_terms, stem
+from .text import (
+    NUMBER_WORDS, SHARE, STOPWORDS, TOKEN, asked_kinds, content_terms, ends_in_abbreviation, found, number_values,
+    question_numbers, question_terms, states_time, stem,
+)
 
 NONE_REPLY = "NONE"
 _PART = re.compile(r"^(.*?)\s*\[(\d+)\]\s*$", re.DOTALL)
@@ -39,16 +42,6 @@ _REFUSAL = re.compile(
     r"|\bunknown\b|\bnot (?:possible|able) to (?:answer|determine)\b|^\s*none\.?\s*$",
     re.IGNORECASE,
 )
-_TOKEN = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update({w: str(i) for i, w in enumerate(
-    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
-    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split()) if i})
-_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
-                      "eighty": "80", "ninety": "90", "hundred": "100", "dozen": "12"})
-_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 MIN_GROUNDING = 0.5  # share of the answer's other content words the sentence must hold
 MAX_ANSWER_WORDS = 25  # a longer "answer" is a passage, not an answer
 MAX_PARTS = 3  # "What three instruments ...?" is answered item by item, each item cited
@@ -140,43 +133,15 @@ def parse_reply(reply: str) -> list[Part]:
     return parts[:MAX_PARTS]
 
 
-def number_values(text: str) -> set[str]:
-    """Numbers in the text as digit strings: "1,200" -> "1200", "10th" and "tenth" -> "10", "fourteen" -> "14"."""
-    out = set()
-    for token in _TOKEN.findall(text.lower()):
-        token = token.strip(".,'’")
-        m = _ORDINAL.match(token)
-        if m:
-            out.add(m.group(1))
-        elif token[:1].isdigit():
-            out.add(re.sub(r"(?<=\d),(?=\d{3})", "", token))
-        elif token in _NUMBER_WORDS:
-            out.add(_NUMBER_WORDS[token])
-    return out
-
-
 def names(text: str) -> set[str]:
     """Lower-cased capitalised words that are not function words: names, places, months."""
     out = set()
-    for token in _TOKEN.findall(text):
+    for token in TOKEN.findall(text):
         if token[:1].isupper() and token.lower() not in STOPWORDS:
             out.add(re.sub(r"['’]s$", "", token.lower()))
     return out
 
 
-_QUANTITY = re.compile(r"^\W*(?:how (?:many|much|old|long|far|big|large|tall|high|deep|wide|heavy|fast)\b"
-                       r"|(?:what|which) (?:percentage|proportion|share|per ?cent|number|amount|sum|figure|year|age)\b"
-                       r"|in (?:what|which) year\b)", re.IGNORECASE)
-_WHEN = re.compile(r"^\W*(?:when|on what (?:day|date)|what (?:day|date|time))\b", re.IGNORECASE)
-_TIME_WORDS = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december"
-                         r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|morning"
-                         r"|afternoon|evening|night|midnight|noon|dawn|week|month|year|decade|spring|summer|autumn"
-                         r"|fall|winter|before|after|during)\b", re.IGNORECASE)
-
-
-_COUNT = re.compile(r"^\W*how many\b(?! of\b)", re.IGNORECASE)  # "how many of the voters?" may be a share
-_SHARE = re.compile(r"%|\bper ?cent\b|\bpercentage\b|\bshare\b|\bproportion\b", re.IGNORECASE)
-_DATE = re.compile(r"^\W*(?:on )?(?:what|which) (?:day|date)\b", re.IGNORECASE)
 _SPAN = re.compile(r"^\W*(?:about |around |some |nearly |almost |over |more than |less than |up to )?[\d,.]+"
                    r"|^\W*(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|several|a few)\b", re.IGNORECASE)
 _SPAN_UNITS = re.compile(r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)\W*$", re.IGNORECASE)
@@ -190,13 +155,14 @@ def answer_type_gap(question: str, answer: str) -> str:
     ("how many ...?", "what percentage ...?") wants a number, and a count ("how many votes?") not a
     share ("41.2%") unless the question speaks of shares; a "when" question wants a number or a time,
     and "on what date?" a day, not a length of time ("28 days")."""
-    if _QUANTITY.search(question) and not number_values(answer):
+    kinds = asked_kinds(question)
+    if "number" in kinds and not number_values(answer):
         return "the question asks for a number and the answer has none"
-    if _COUNT.search(question) and _SHARE.search(answer) and not _SHARE.search(question):
+    if "count" in kinds and "share" not in kinds and SHARE.search(answer):
         return "the question asks how many and the answer is a share"
-    if _WHEN.search(question) and not (number_values(answer) or _TIME_WORDS.search(answer)):
+    if "time" in kinds and not states_time(answer):
         return "the question asks when and the answer gives no time"
-    if _DATE.search(question) and _SPAN.search(answer) and _SPAN_UNITS.search(answer) and not _CALENDAR.search(answer):
+    if "date" in kinds and _SPAN.search(answer) and _SPAN_UNITS.search(answer) and not _CALENDAR.search(answer):
         return "the question asks for a date and the answer is a length of time"
     return ""
 
@@ -208,15 +174,7 @@ def handed_back(answer: str, sentence: str) -> bool:
 
 
 def words_of(text: str) -> list[str]:
-    return [w.lower() for w in _TOKEN.findall(text)]
-
-
-_NAMED_NUMBER = re.compile(r"[^\W\d_]+-\d+\b")  # "Zephrin-2", "COVID-19": part of a name, not a quantity
-
-
-def question_numbers(question: str) -> set[str]:
-    """The quantities the question gives: its numbers, less those that are part of a name ("Falcon-9")."""
-    return number_values(_NAMED_NUMBER.sub(" ", question))
+    return [w.lower() for w in TOKEN.findall(text)]
 
 
 def grounding_gap(answer: str, sentence: str, question: str) -> str:
@@ -226,14 +184,14 @@ def grounding_gap(answer: str, sentence: str, question: str) -> str:
     missing = sorted(number_values(answer) - s_numbers - q_numbers)
     if missing:
         return f"the number {missing[0]} is not in the sentence"
-    s_words = {re.sub(r"['’]s$", "", w.lower()) for w in _TOKEN.findall(sentence)}
+    s_words = {re.sub(r"['’]s$", "", w.lower()) for w in TOKEN.findall(sentence)}
     s_terms = set(content_terms(sentence))
-    q_terms = set(content_terms(question)) | {w.lower() for w in _TOKEN.findall(question)}
+    q_terms = set(content_terms(question)) | {w.lower() for w in TOKEN.findall(question)}
     for name in sorted(names(answer)):
         if name not in s_words and stem(name) not in s_terms and name not in q_terms and not name[:1].isdigit():
-            if name not in _NUMBER_WORDS:
+            if name not in NUMBER_WORDS:
                 return f"“{name}” is not in the sentence"
-    new = [t for t in content_terms(answer) if t not in q_terms and not t[:1].isdigit() and t not in _NUMBER_WORDS]
+    new = [t for t in content_terms(answer) if t not in q_terms and not t[:1].isdigit() and t not in NUMBER_WORDS]
     if not new:
         if (number_values(answer) - q_numbers) or (names(answer) - q_terms):
             return ""
@@ -254,7 +212,7 @@ def bridge(question: str, answer: str, evidence: list[Evidence], n: int) -> int:
     cited = evidence[n - 1].text
     have = set(content_terms(cited)) | set(content_terms(answer))
     missing = [t for t in sorted(question_terms(question)) if not found(t, have)]
-    link = names(cited) - names(question) - {w.lower() for w in _TOKEN.findall(question)}
+    link = names(cited) - names(question) - {w.lower() for w in TOKEN.findall(question)}
     best, most = 0, MIN_BRIDGE - 1
     for m, e in enumerate(evidence, 1):
         if m != n and names(e.text) & link:  # it speaks of someone or something the cited sentence names
@@ -269,12 +227,12 @@ def highlights(answer: str, e: Evidence, question: str = "") -> tuple[tuple[int,
     """Article offsets of the sentence's words that carry the answer (those the question does not
     already say, when there are any), adjacent ones merged."""
     a_terms, a_numbers = set(content_terms(answer)) | names(answer), number_values(answer)
-    new_terms = a_terms - set(content_terms(question)) - {w.lower() for w in _TOKEN.findall(question)}
+    new_terms = a_terms - set(content_terms(question)) - {w.lower() for w in TOKEN.findall(question)}
     new_numbers = a_numbers - question_numbers(question)
     if new_terms or new_numbers:
         a_terms, a_numbers = new_terms, new_numbers
     spans: list[list[int]] = []
-    for m in _TOKEN.finditer(e.text):
+    for m in TOKEN.finditer(e.text):
         word = m.group(0)
         low = re.sub(r"['’]s$", "", word.lower())
         hit = (low not in STOPWORDS and (stem(low) in a_terms or low in a_terms)) or bool(number_values(word) & a_numbers)

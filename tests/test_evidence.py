@@ -102,3 +102,34 @@ def test_a_sentence_holding_the_questions_quoted_words_ranks_first(embedder):
     question = 'Which engineer called the satellite launch "bittersweet"?'
     ev = select_evidence(question, [_hit(text)], embedder, k=3, idf=lambda t: 1.0)
     assert "bittersweet" in ev[0].text
+
+
+def test_the_kind_of_answer_asked_for_is_read_from_the_question():
+    from rag.text import asked_kinds
+
+    assert asked_kinds("How many votes did she win?") == {"number", "count"}
+    assert asked_kinds("How many of the seats did they keep?") == {"number"}
+    assert asked_kinds("What share of the vote did she win?") == {"number", "share"}
+    assert asked_kinds("On what date did he concede?") == {"time", "date"}
+    assert asked_kinds("When did the bridge fall?") == {"time"}
+    assert asked_kinds("Who chaired the summit?") == frozenset()
+
+
+def test_a_sentence_without_the_kind_of_answer_asked_for_is_marked_down(embedder):
+    from rag.evidence import kinds_lacking
+    from rag.text import asked_kinds
+
+    question = "What share of the run-off vote did the governor win?"
+    kinds = asked_kinds(question)
+    assert kinds_lacking(kinds, "The governor won the run-off vote after a long count.", question) == 2
+    assert kinds_lacking(kinds, "She took 50.6% of the vote.", question) == 0
+    assert kinds_lacking(kinds, "She won by 4,218 votes.", question) == 1  # a number, not a share
+    when = "When was the 2019 report written?"
+    assert kinds_lacking(asked_kinds(when), "The 2019 report rated the bridge as poor.", when) == 1  # the question's own year
+    assert kinds_lacking(asked_kinds(when), "The report was written in May.", when) == 0
+    assert kinds_lacking(asked_kinds("Who won?"), "Nobody knows.", "Who won?") == 0
+    # the sentence with the figure outranks one that shares more of the question's words but holds none
+    text = ("The governor spoke about the vote on the night of the run-off. "
+            "Final figures gave the governor 50.6% in the run-off.")
+    ev = select_evidence(question, [_hit(text)], embedder, k=2, idf=lambda t: 1.0)
+    assert "50.6%" in ev[0].text
