@@ -96,18 +96,18 @@ def holds_phrase(text: str, phrase: str) -> bool:
 KIND_PENALTY = 0.1
 
 
-def kinds_lacking(kinds: frozenset[str], text: str, question: str) -> int:
+def kinds_lacking(kinds: frozenset[str], text: str, given: set[str]) -> int:
     """How many of the asked kinds (``text.asked_kinds``) the sentence cannot supply: a number other
-    than the question's, a share ("%", "per cent") for a share question, a time for a "when" question."""
+    than those the question gives (``given``), a share ("%", "per cent") for a share question, a time
+    for a "when" question."""
     if not kinds:
         return 0
-    numbers = question_numbers(text) - question_numbers(question)
     lacking = 0
     if "number" in kinds:
-        lacking += not numbers
+        lacking += not (question_numbers(text) - given)
         lacking += "share" in kinds and not SHARE.search(text)
     if "time" in kinds:
-        lacking += not states_time(text, besides=question_numbers(question))
+        lacking += not states_time(text, besides=given)
     return lacking
 
 
@@ -123,13 +123,13 @@ def select_evidence(
     semantic = vectors[1:] @ vectors[0]
     q_terms = question_terms(question)
     quoted = quoted_phrases(question)
-    kinds = asked_kinds(question)
+    kinds, given = asked_kinds(question), question_numbers(question)
     scored = []
     for (hit, a, b, text), sem in zip(cands, semantic):
         terms = set(content_terms(text))
         lexical = weighted_coverage(q_terms, terms, idf)
         bonus = QUOTED_BONUS * sum(holds_phrase(text, ph) for ph in quoted) / len(quoted) if quoted else 0.0
-        bonus -= KIND_PENALTY * kinds_lacking(kinds, text, question)
+        bonus -= KIND_PENALTY * kinds_lacking(kinds, text, given)
         scored.append((SEMANTIC_WEIGHT * float(sem) + (1 - SEMANTIC_WEIGHT) * lexical + bonus, hit, a, b, text, terms))
     scored.sort(key=lambda s: -s[0])
 

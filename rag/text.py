@@ -157,10 +157,11 @@ _COUNT = re.compile(r"^\W*how many\b(?! of\b)", re.IGNORECASE)  # "how many of t
 SHARE = re.compile(r"%|\bper ?cent\b|\bpercentage\b|\bshare\b|\bproportion\b", re.IGNORECASE)
 _WHEN = re.compile(r"^\W*(?:when|on what (?:day|date)|what (?:day|date|time))\b", re.IGNORECASE)
 _DATE = re.compile(r"^\W*(?:on )?(?:what|which) (?:day|date)\b", re.IGNORECASE)
-_TIME_WORDS = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december"
-                         r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|morning"
-                         r"|afternoon|evening|night|midnight|noon|dawn|week|month|year|decade|spring|summer|autumn"
-                         r"|fall|winter|before|after|during)\b", re.IGNORECASE)
+_DAYS = (r"january|february|march|april|may|june|july|august|september|october|november|december"
+         r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow")
+_TIME_WORDS = re.compile(rf"\b(?:{_DAYS}|morning|afternoon|evening|night|midnight|noon|dawn|week|month|year|decade"
+                         r"|spring|summer|autumn|fall|winter|before|after|during)\b", re.IGNORECASE)
+CALENDAR = re.compile(rf"\b(?:{_DAYS})\b|\b\d{{1,4}}[/.-]\d{{1,2}}(?:[/.-]\d{{1,4}})?\b", re.IGNORECASE)  # names a day
 
 
 def asked_kinds(question: str) -> frozenset[str]:

@@ -117,17 +117,18 @@ def test_the_kind_of_answer_asked_for_is_read_from_the_question():
 
 def test_a_sentence_without_the_kind_of_answer_asked_for_is_marked_down(embedder):
     from rag.evidence import kinds_lacking
-    from rag.text import asked_kinds
+    from rag.text import asked_kinds, question_numbers
 
     question = "What share of the run-off vote did the governor win?"
-    kinds = asked_kinds(question)
-    assert kinds_lacking(kinds, "The governor won the run-off vote after a long count.", question) == 2
-    assert kinds_lacking(kinds, "She took 50.6% of the vote.", question) == 0
-    assert kinds_lacking(kinds, "She won by 4,218 votes.", question) == 1  # a number, not a share
+    kinds, given = asked_kinds(question), question_numbers(question)
+    assert kinds_lacking(kinds, "The governor won the run-off vote after a long count.", given) == 2
+    assert kinds_lacking(kinds, "She took 50.6% of the vote.", given) == 0
+    assert kinds_lacking(kinds, "She won by 4,218 votes.", given) == 1  # a number, not a share
     when = "When was the 2019 report written?"
-    assert kinds_lacking(asked_kinds(when), "The 2019 report rated the bridge as poor.", when) == 1  # the question's own year
-    assert kinds_lacking(asked_kinds(when), "The report was written in May.", when) == 0
-    assert kinds_lacking(asked_kinds("Who won?"), "Nobody knows.", "Who won?") == 0
+    when_kinds, when_given = asked_kinds(when), question_numbers(when)
+    assert kinds_lacking(when_kinds, "The 2019 report rated the bridge as poor.", when_given) == 1  # the question's own year
+    assert kinds_lacking(when_kinds, "The report was written in May.", when_given) == 0
+    assert kinds_lacking(asked_kinds("Who won?"), "Nobody knows.", set()) == 0
     # the sentence with the figure outranks one that shares more of the question's words but holds none
     text = ("The governor spoke about the vote on the night of the run-off. "
             "Final figures gave the governor 50.6% in the run-off.")
