@@ -29,6 +29,7 @@ from rag.build import eval_store, make_embedder, make_generator  # noqa: E402
 from rag.config import Config  # noqa: E402
 from rag.evaluate import load_dataset  # noqa: E402
 from rag.metrics import keyword_match  # noqa: E402
+from self_check import auc  # noqa: E402  (evals/, beside this script)
 
 
 def score_reply(generator, messages, reply: str) -> tuple[list[list], float]:
@@ -61,12 +62,6 @@ def score_reply(generator, messages, reply: str) -> tuple[list[list], float]:
     return rows, float(math.exp(logits[0, none] - lse[0]))
 
 
-def auc(rows, key) -> float:
-    pos = [key(r) for r in rows if r["right"]]
-    neg = [key(r) for r in rows if not r["right"]]
-    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / max(len(pos) * len(neg), 1)
-
-
 def analyse(items: dict, dump: dict, scored: dict) -> None:
     def logit(p):
         p = min(max(p, 1e-4), 1 - 1e-4)
@@ -83,7 +78,7 @@ def analyse(items: dict, dump: dict, scored: dict) -> None:
              "combined": lambda r: logit(r["p_yes"]) - 0.5 * math.log(r["p_none"])}
     print(f"{len(rows)} one-part replies checked, {sum(r['right'] for r in rows)} right")
     for name, key in ranks.items():
-        print(f"  AUC {name}: {auc(rows, key):.3f}")
+        print(f"  AUC {name}: {auc([key(r) for r in rows if r['right']], [key(r) for r in rows if not r['right']]):.3f}")
     print("accepted | right, unanswerable accepted: " + " | ".join(ranks))
     for n in range(70, len(rows) + 1, 4):
         cells = []
