@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
                                                 "eval (never the user's index); default: the current index")
     ev.add_argument("--split", help="only questions of this split (dev or test)")
     ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--every", type=int, default=1, metavar="N",
+                    help="a fixed sample: every Nth question of the split, from its first, in file order (default 1: all)")
     ev.add_argument("--model", help="packaged model name or path to a .gguf file")
     ev.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
     ev.add_argument("--pipeline", choices=["ours", "plain-llamaindex", "both"], default="ours",
@@ -282,7 +284,7 @@ def cmd_eval(args) -> int:
                            regressions, run_all)
 
     floors = parse_floors(args.fail_under)
-    items = load_dataset(args.dataset, split=args.split, limit=args.limit)
+    items = load_dataset(args.dataset, split=args.split, limit=args.limit, every=args.every)
     baseline = None
     if args.baseline:
         baseline = (json.loads((args.baseline / "summary.json").read_text()), read_results(args.baseline))

@@ -14,8 +14,10 @@ from .metrics import LOWER_IS_BETTER, answer_f1, is_correct, is_direct, is_direc
 REQUIRED = {"id": str, "question": str, "answer": str, "keywords": list, "sources": list, "answerable": bool}
 
 
-def load_dataset(path: Path, split: str | None = None, limit: int | None = None) -> list[dict]:
-    """Read and validate a JSONL eval set; ``split`` and ``category`` are optional fields."""
+def load_dataset(path: Path, split: str | None = None, limit: int | None = None, every: int = 1) -> list[dict]:
+    """Read and validate a JSONL eval set; ``split`` and ``category`` are optional fields.
+
+    ``every``: a fixed sample, the 1st, (every+1)th, ... question of the split, in file order."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"dataset not found: {path}")
@@ -38,6 +40,9 @@ def load_dataset(path: Path, split: str | None = None, limit: int | None = None)
         items = [i for i in items if i.get("split") == split]
         if not items:
             raise InputError(f"{path.name}: no questions in split {split!r}")
+    if every < 1:
+        raise InputError(f"--every takes 1 or more, not {every}")
+    items = items[::every]
     return items[:limit] if limit else items
 
 

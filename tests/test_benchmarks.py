@@ -20,6 +20,23 @@ def test_synthetic_corpus_is_varied_deterministic_and_parseable(tmp_path):
     assert article.title and article.date.endswith("May 2024") and len(article.text) > 300
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--stages", "seeds,synthetic", "--questions", "0"], "--questions 0 leaves nothing to time in the stage(s) seeds"),
+    (["--stages", "ask,plain", "--questions", "0"], "stage(s) ask, plain: ask at least one"),
+    (["--stages", "synthetic", "--articles", "-5"], "--articles and --questions take a count of 0 or more"),
+    (["--questions", "-1"], "--articles and --questions take a count of 0 or more"),
+])
+def test_benchmark_rejects_counts_that_leave_nothing_to_time_before_any_work(tmp_path, args, message):
+    """Rejected up front, with exit 2 and the reason, before a long ingest (nothing is written)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", *args, "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_benchmark_runner_stages_and_kept_work_folder(tmp_path):
     """The one command, cut down: real embedder, seeds and a small synthetic corpus, kept for a second run."""
@@ -44,3 +61,12 @@ def test_benchmark_runner_stages_and_kept_work_folder(tmp_path):
 
     bad = subprocess.run(cmd[:3] + ["--stages", "seeds,warp"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown stage(s): warp" in bad.stderr
+
+    # the synthetic stage alone with no questions: the ingest is timed, its retrieval skipped with a message
+    none = subprocess.run(cmd[:3] + ["--stages", "synthetic", "--articles", "30", "--questions", "0",
+                                     "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out"),
+                                     "--name", "none.json"], capture_output=True, text=True, timeout=600)
+    assert none.returncode == 0, none.stderr
+    assert "retrieval on the synthetic corpus not timed" in none.stderr
+    three = json.loads((tmp_path / "out" / "none.json").read_text())
+    assert three["ingest_synthetic"]["articles"] == 30 and "retrieval_synthetic" not in three

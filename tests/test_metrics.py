@@ -158,6 +158,11 @@ def test_load_dataset_validates(tmp_path):
     good.write_text("\n".join(json.dumps(i) for i in ITEMS) + "\n")
     assert [i["id"] for i in load_dataset(good)] == ["1", "2", "3", "4"]  # no split field needed
     assert len(load_dataset(good, limit=2)) == 2
+    # a fixed sample: every second question from the first, in file order; the limit applies after it
+    assert [i["id"] for i in load_dataset(good, every=2)] == ["1", "3"]
+    assert [i["id"] for i in load_dataset(good, every=3, limit=1)] == ["1"]
+    with pytest.raises(InputError, match="--every takes 1 or more, not 0"):
+        load_dataset(good, every=0)
     with pytest.raises(InputError, match="no questions in split 'test'"):
         load_dataset(good, split="test")
     bad = tmp_path / "bad.jsonl"
