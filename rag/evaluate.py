@@ -34,6 +34,9 @@ def load_dataset(path: Path, split: str | None = None, limit: int | None = None,
                 raise InputError(f"{path.name} line {n}: field {key!r} missing or not a {typ.__name__}")
         if item["id"] in ids:
             raise InputError(f"{path.name} line {n}: duplicate id {item['id']!r}")
+        problem = _reference_problem(item)
+        if problem:
+            raise InputError(f"{path.name} line {n}: {problem}")
         ids.add(item["id"])
         items.append(item)
     if split:
@@ -44,6 +47,22 @@ def load_dataset(path: Path, split: str | None = None, limit: int | None = None,
         raise InputError(f"--every takes 1 or more, not {every}")
     items = items[::every]
     return items[:limit] if limit else items
+
+
+def _reference_problem(item: dict) -> str:
+    """What makes an item unscorable (checked for the whole file before the first question is asked)."""
+    groups, sources = item["keywords"], item["sources"]
+    if not all(isinstance(g, list) and g and all(isinstance(k, str) and k.strip() for k in g) for g in groups):
+        return "field 'keywords' must be a list of groups, each a non-empty list of words"
+    if not all(isinstance(s, str) and s.strip() for s in sources):
+        return "field 'sources' must be a list of file names"
+    if item["answerable"] and not sources:
+        return "field 'sources' is empty for an answerable question: name the articles that state the answer"
+    if item["answerable"] and not groups:
+        return "field 'keywords' is empty for an answerable question: give the words a right answer contains"
+    if not item["answerable"] and (sources or groups):
+        return "an unanswerable question has empty 'keywords' and 'sources'"
+    return ""
 
 
 def check_sources(items: list[dict], articles: dict[str, str]) -> list[str]:

@@ -102,3 +102,22 @@ def test_help_is_fast_and_imports_nothing_heavy():
             "print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
+
+
+def test_eval_refuses_an_unscorable_file_before_loading_anything(tmp_path, monkeypatch, capsys):
+    """An answerable question with no sources: exit 2 naming the line and field, before any model is loaded."""
+    def no_models(cfg):
+        raise AssertionError("a model was loaded for a file that cannot be scored")
+
+    monkeypatch.setattr(build, "make_generator", no_models)
+    monkeypatch.setattr(build, "make_embedder", no_models)
+    good = {"id": "q1", "question": "Tenth member?", "answer": "Belarus", "keywords": [["belarus"]],
+            "sources": ["a.txt"], "answerable": True}
+    bad = {**good, "id": "q2", "sources": []}
+    dataset = tmp_path / "set.jsonl"
+    dataset.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    rc = cli.main(["eval", "--dataset", str(dataset), "--out", str(tmp_path / "out")])
+    assert rc == 2
+    assert capsys.readouterr().err.strip() == ("rag: error: set.jsonl line 2: field 'sources' is empty for an "
+                                               "answerable question: name the articles that state the answer")
+    assert not (tmp_path / "out").exists()

@@ -1,6 +1,7 @@
 """Every metric on small hand-made results whose right values are worked out by hand."""
 
 import json
+import re
 
 import pytest
 
@@ -174,3 +175,22 @@ def test_load_dataset_validates(tmp_path):
         load_dataset(bad)
     with pytest.raises(InputError, match="dataset not found"):
         load_dataset(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"sources": []}, "line 2: field 'sources' is empty for an answerable question"),
+    ({"keywords": []}, "line 2: field 'keywords' is empty for an answerable question"),
+    ({"keywords": [["astana"], []]}, "line 2: field 'keywords' must be a list of groups"),
+    ({"keywords": ["astana"]}, "line 2: field 'keywords' must be a list of groups"),
+    ({"sources": ["b.txt", ""]}, "line 2: field 'sources' must be a list of file names"),
+    ({"answerable": False}, "line 2: an unanswerable question has empty 'keywords' and 'sources'"),
+])
+def test_load_dataset_names_the_line_and_field_of_an_unscorable_reference(tmp_path, change, message):
+    """The whole file is checked before the first question: a run never dies at its end (ZeroDivisionError in
+    recall_at for an answerable question with no sources) and loses its summary."""
+    items = [dict(i) for i in ITEMS]
+    items[1].update(change)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(json.dumps(i) for i in items) + "\n")
+    with pytest.raises(InputError, match=re.escape(f"bad.jsonl {message}")):
+        load_dataset(bad)
