@@ -30,6 +30,12 @@ def is_correct(item: dict, result: dict) -> bool:
     return not result["refused"] and keyword_match(result["answer"], item["keywords"])
 
 
+def is_wrong_answer(item: dict, result: dict) -> bool:
+    """An answer given and wrong: not keyword-correct, or any answer to an unanswerable question. With its
+    citation it looks checked, so it is worse than a decline."""
+    return not result["refused"] and not is_correct(item, result)
+
+
 def strip_markers(answer: str) -> str:
     """The answer without its ``[n]`` citation markers."""
     return " ".join(_MARKERS.sub("", answer).split())
@@ -144,6 +150,7 @@ def summarize(items: list[dict], results: list[dict], articles: dict[str, str]) 
     words = [answer_words(r["answer"]) for _, r in pairs if not r["refused"]]
     return {
         "direct_correctness": _mean(is_direct_correct(i, r) for i, r in ans),
+        "wrong_answer_rate": _mean(is_wrong_answer(i, r) for i, r in pairs),
         "answer_f1": _mean(answer_f1(r["answer"], i["answer"]) if not r["refused"] else 0.0 for i, r in ans),
         "direct_answer_rate": _mean(is_direct(r) for _, r in pairs if not r["refused"]),
         "answer_words_median": float(statistics.median(words)) if words else 0.0,
@@ -170,5 +177,5 @@ def summarize(items: list[dict], results: list[dict], articles: dict[str, str]) 
 
 
 # Metrics where a larger value is better; the rest (latency, false refusals) are better smaller.
-LOWER_IS_BETTER = {"false_refusal_rate", "answer_words_median", "quoted_sentence_answers",
+LOWER_IS_BETTER = {"false_refusal_rate", "wrong_answer_rate", "answer_words_median", "quoted_sentence_answers",
                    "latency_p50_s", "latency_p95_s", "ttft_p50_s"}

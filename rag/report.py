@@ -8,10 +8,11 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
-from .metrics import LOWER_IS_BETTER, first_relevant_rank, is_correct, is_direct_correct, is_quoted_sentence
+from .metrics import (LOWER_IS_BETTER, first_relevant_rank, is_correct, is_direct_correct, is_quoted_sentence,
+                      is_wrong_answer)
 
 HEADLINE = [
-    "direct_correctness", "answer_f1", "direct_answer_rate", "answer_words_median", "quoted_sentence_answers",
+    "direct_correctness", "wrong_answer_rate", "answer_f1", "direct_answer_rate", "answer_words_median", "quoted_sentence_answers",
     "answer_correctness", "hit@1", "hit@5", "mrr", "recall@5", "citation_precision", "quote_verbatim_rate",
     "answers_with_citation", "refusal_rate_unanswerable", "false_refusal_rate", "accuracy",
     "latency_p50_s", "latency_p95_s", "ttft_p50_s", "tokens_per_s",
@@ -125,6 +126,17 @@ def write_reports(out_dir: Path, runs: dict[str, tuple[list[dict], list[dict], d
     (out_dir / "report.html").write_text(_html(main, items, results, summary, rows, list(runs), pngs), encoding="utf-8")
 
 
+def wrong_first(items: list[dict], results: list[dict]) -> list[tuple[dict, dict]]:
+    """The questions in file order, the answers given and wrong first: the worst thing a reader can see."""
+    pairs = list(zip(items, results))
+    return sorted(pairs, key=lambda pair: not is_wrong_answer(*pair))
+
+
+def _wrong_line(items: list[dict], results: list[dict]) -> str:
+    n = sum(is_wrong_answer(i, r) for i, r in zip(items, results))
+    return f"{n} of {len(items)} answers given and wrong (listed first)."
+
+
 def _verdict(item: dict, result: dict) -> str:
     if not item.get("answerable", True):
         return "declined (right)" if result["refused"] else "answered an unanswerable question"
@@ -151,8 +163,9 @@ def _markdown(main, items, results, summary, rows, names) -> str:
     loose = by_category(items, results, is_correct)
     for cat, (ok, n) in by_category(items, results).items():
         out.append(f"| {cat} | {ok} | {loose[cat][0]} | {n} |")
-    out += ["", "## Questions", "", "| id | question | answer | citations | verdict |", "|---|---|---|---|---|"]
-    for item, r in zip(items, results):
+    out += ["", "## Questions", "", _wrong_line(items, results), "",
+            "| id | question | answer | citations | verdict |", "|---|---|---|---|---|"]
+    for item, r in wrong_first(items, results):
         cites = "; ".join(f"{c['source']}: “{c['quote'][:80]}…”" for c in r["citations"])
         cell = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
         out.append(f"| {item['id']} | {cell(item['question'])} | {cell(r['answer'])} | {cell(cites)} | {_verdict(item, r)} |")
@@ -169,7 +182,7 @@ def _html(main, items, results, summary, rows, names, pngs) -> str:
         for m, values, best in rows
     )
     q_rows = []
-    for item, r in zip(items, results):
+    for item, r in wrong_first(items, results):
         verdict = _verdict(item, r)
         cls = "ok" if verdict in ("correct", "declined (right)") else "bad"
         cites = "".join(f"<li><b>{e(c['source'])}</b>: “{e(c['quote'])}”</li>" for c in r["citations"])
@@ -198,6 +211,7 @@ model <code>{e(str(run.get('model', '')))}</code>: {summary['questions']} questi
 <table id="metrics"><tr><th>metric</th>{''.join(f'<th>{e(n)}</th>' for n in names)}<th>better</th></tr>{metric_rows}</table>
 <h2>Plots</h2>{images}
 <h2>Questions</h2>
+<p id="wrong">{e(_wrong_line(items, results))}</p>
 <table id="questions"><tr><th>id</th><th>category</th><th>question</th><th>answer</th><th>citations</th><th>verdict</th><th>s</th></tr>
 {''.join(q_rows)}</table>
 </body></html>

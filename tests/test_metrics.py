@@ -83,6 +83,10 @@ def test_summary_values():
     assert s["answer_f1"] == pytest.approx((0.5 + 0 + 0) / 3)  # {belarus,10th,member} vs {belarus}: P 1/3, R 1
     assert s["answer_words_median"] == 3.0  # 4 and 2 words
     assert s["quoted_sentence_answers"] == 0
+    # answered and wrong, over all four questions: item 2 only (the declines are not wrong answers)
+    assert s["wrong_answer_rate"] == pytest.approx(1 / 4)
+    answered_unanswerable = [*RESULTS[:2], _r("In 2030 [1].", False, [], ["a.txt"], 0.5), RESULTS[3]]
+    assert summarize(ITEMS, answered_unanswerable, ARTICLES)["wrong_answer_rate"] == pytest.approx(2 / 4)
 
 
 QUOTE = ("Putin remarked at the summit, “The multipolar world has become a reality,” celebrating Belarus’s "

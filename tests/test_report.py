@@ -22,6 +22,10 @@ def test_reports_show_both_runs_and_match_summary(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "| answer_correctness | 0.333 | 0.000 | ours |" in md
     assert "| 2 | Where did they meet? | In Moscow [1]. |" in md and "| wrong |" in md
+    # the answers given and wrong come first, then the rest in file order
+    assert "1 of 4 answers given and wrong (listed first)." in md and "| wrong_answer_rate | 0.250 | 1.000 | ours |" in md
+    assert [line.split(" | ")[0] for line in md.splitlines() if re.match(r"\| \d \|", line)] == ["| 2", "| 1", "| 3", "| 4"]
+    assert re.findall(r"<tr class='(?:ok|bad)'><td>(\d)</td>", page) == ["2", "1", "3", "4"]
 
 
 def test_rag_eval_cli_writes_everything_and_gates(tmp_path, seeds, monkeypatch, capsys):
