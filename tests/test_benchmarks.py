@@ -64,7 +64,7 @@ def test_benchmark_runner_stages_and_kept_work_folder(tmp_path):
 
     # the synthetic stage alone with no questions: the ingest is timed, its retrieval skipped with a message
     none = subprocess.run(cmd[:3] + ["--stages", "synthetic", "--articles", "30", "--questions", "0",
-                                     "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out"),
+                                     "--work", str(tmp_path / "work-none"), "--out", str(tmp_path / "out"),
                                      "--name", "none.json"], capture_output=True, text=True, timeout=600)
     assert none.returncode == 0, none.stderr
     assert "retrieval on the synthetic corpus not timed" in none.stderr

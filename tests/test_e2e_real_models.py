@@ -72,26 +72,50 @@ def test_real_embedder_reingest_embeds_nothing(tmp_path):
     assert emb.embed(["Belarus joined"]).shape == (1, 384)
 
 
+# llama.cpp is compiled for the CPU it is installed on, and its kernels round differently on each (AVX-512,
+# AVX2, AVX, SSE; AMD, Intel). The same prompts scored by llama.cpp built three ways on one machine (native AVX2,
+# AVX only, SSE only: evals/kernel_noise.py, figures in evals/reports/README.md, "Kernel noise") moved the
+# check's P(Yes) by 0.012 at the median and by at most 0.060; a user's AVX-512 machine gave "Russia" 0.503
+# where AVX2 gives 0.483. So a score is asserted against a threshold only when it measured at least
+# 2 * KERNEL_NOISE from it here, and then with KERNEL_NOISE to spare: a CPU that moves it by the largest
+# difference seen still passes. Two scores compared keep 2 * KERNEL_NOISE apart (each may move). Anything
+# closer to the threshold is asserted as a ranking or as the product's decision, never as a raw score.
+KERNEL_NOISE = 0.06
+
+
 def test_real_check_model_tells_an_answer_from_a_near_miss(model_cache):
     """The packaged 1.5B check model, through the threshold the pipeline uses (calibrated on dev events)."""
     from rag.answer import MIN_JUDGE as threshold
+    from rag.evidence import Evidence
     from rag.judge import LlamaCppJudge
     from rag.models import resolve_model
+    from rag.verify import verify
 
     judge = LlamaCppJudge(resolve_model("qwen2.5-coder-1.5b", model_cache)).load()
     tenth = ("Putin remarked at the summit, “The multipolar world has become a reality,” celebrating Belarus’s "
              "accession as the tenth member of the SCO.")
     guterres = "UN Secretary-General Antonio Guterres was also at the summit, marking his visit to Central Asia."
     q = "Which country became the tenth member of the SCO?"
-    yes = judge.p_yes(q, tenth, "Belarus")
-    assert yes >= threshold
-    # the same true sentence does not vouch for another answer taken from the question's world
-    assert judge.p_yes(q, tenth, "Russia") < min(threshold, yes - 0.1)
-    assert judge.p_yes("Which UN official was at the SCO summit in Astana?", guterres, "Antonio Guterres") >= threshold
+    yes = judge.p_yes(q, tenth, "Belarus")  # 0.80 native AVX2, 0.78 AVX, 0.78 SSE
+    assert yes >= threshold + KERNEL_NOISE
+    # The same true sentence vouches far less for another answer taken from the question's world. "Russia"
+    # scores 0.48 (AVX2), 0.46 (AVX), 0.48 (SSE) and 0.50 (a user's AVX-512): a hair from the threshold, so its
+    # side of it is not asserted; the ranking is (0.32 apart here), and so is the product's decision (the name
+    # is not in the sentence).
+    no = judge.p_yes(q, tenth, "Russia")
+    assert yes - no >= 2 * KERNEL_NOISE
+    evidence = [Evidence("a.txt", "", tenth, 0, len(tenth), 1.0)]
+    russia = verify(q, "Russia [1]", evidence, judge=judge, min_judge=threshold, article=lambda source: tenth)
+    assert russia.refused and "Russia" not in russia.text
+    belarus = verify(q, "Belarus [1]", evidence, judge=judge, min_judge=threshold, article=lambda source: tenth)
+    assert not belarus.refused and belarus.text == "Belarus [1]." and belarus.citations[0].quote == tenth
+    assert judge.p_yes("Which UN official was at the SCO summit in Astana?", guterres,
+                       "Antonio Guterres") >= threshold + KERNEL_NOISE  # 0.64 AVX2, 0.66 AVX, 0.66 SSE
     # a sentence with the answer's kind of word, for another question, is not an answer
     dam = "The Brannoch Dam rises 142 metres above the valley floor."
-    assert judge.p_yes("How tall is the Brannoch Dam?", dam, "142 metres") >= threshold
-    assert judge.p_yes("When did the Brannoch Dam open?", dam, "142 metres") < threshold
+    tall = judge.p_yes("How tall is the Brannoch Dam?", dam, "142 metres")  # 0.92 AVX2, 0.91 AVX, 0.92 SSE
+    opened = judge.p_yes("When did the Brannoch Dam open?", dam, "142 metres")  # 0.20 AVX2, 0.16 AVX, 0.18 SSE
+    assert tall >= threshold + KERNEL_NOISE and opened <= threshold - KERNEL_NOISE
     # the KV cache now holds other prompts: reusing their shared start changes the score only by
     # float rounding (the prompt is evaluated in different batches)
     assert abs(judge.p_yes(q, tenth, "Belarus") - yes) < 0.01
