@@ -12,8 +12,8 @@ from .metrics import (LOWER_IS_BETTER, first_relevant_rank, is_correct, is_direc
                       is_wrong_answer)
 
 HEADLINE = [
-    "direct_correctness", "wrong_answer_rate", "answer_f1", "direct_answer_rate", "answer_words_median", "quoted_sentence_answers",
-    "answer_correctness", "hit@1", "hit@5", "mrr", "recall@5", "citation_precision", "quote_verbatim_rate",
+    "direct_correctness", "wrong_answer_rate", "answer_f1", "direct_answer_rate", "answer_words_median",
+    "quoted_sentence_answers", "answer_correctness", "hit@1", "hit@5", "mrr", "recall@5", "citation_precision", "quote_verbatim_rate",
     "answers_with_citation", "refusal_rate_unanswerable", "false_refusal_rate", "accuracy",
     "latency_p50_s", "latency_p95_s", "ttft_p50_s", "tokens_per_s",
 ]
