@@ -23,6 +23,13 @@ chatbot sees. With ``--strict`` (the rules of ``evals/corpus``), ``paraphrase`` 
 no content word with their sources (see :func:`paraphrase_overlap`), and no article may be cited by
 questions of both splits: dev and test are split by event, not by question.
 
+Open questions (the categories in :data:`OPEN_CATEGORIES`: summaries, why, describe, list, compare,
+overview) are asked the way users ask; their keyword groups are the reference *points*, the distinct
+facts a good answer states. An answerable open question has 2 to 5 groups, each occurring in at least
+one of its sources. An open question may also be unanswerable (``answerable`` false, ``keywords`` and
+``sources`` empty): an open near miss, whose premise is false or that no article answers; it keeps
+its open category rather than ``unanswerable``.
+
 Errors make the script exit with status 1; warnings are only printed.
 The function :func:`check` returns the list of error messages and is what the
 tests use.
@@ -50,6 +57,12 @@ CATEGORIES = {
     "attribution",
     "unanswerable",
 }
+# Open questions: summaries, "why", descriptions, lists, comparisons and overviews. Their keyword groups
+# are the reference points of a good answer (OPEN_POINTS groups); an open question may be a near miss
+# (answerable false) and keep its category.
+OPEN_CATEGORIES = frozenset({"summary", "why", "describe", "list", "compare", "overview"})
+OPEN_POINTS = (2, 5)
+CATEGORIES |= OPEN_CATEGORIES
 MULTI_SOURCE = ("multi_source", "repeated_fact", "cross_article")
 ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 # Words a paraphrased question may share with its article: question words, function words and
@@ -236,8 +249,9 @@ def check_full(path, seeds_dir=None, strict: bool = False) -> tuple[list[str], l
         if isinstance(answerable, bool) and category in CATEGORIES:
             if answerable and category == "unanswerable":
                 item_errors.append(f"{where}: category 'unanswerable' but answerable is true")
-            if not answerable and category != "unanswerable":
-                item_errors.append(f"{where}: answerable is false but category is {category!r}")
+            if not answerable and category != "unanswerable" and category not in OPEN_CATEGORIES:
+                item_errors.append(f"{where}: answerable is false but category is {category!r} "
+                                   "(only 'unanswerable' and the open categories may be unanswerable)")
 
         # --- content ------------------------------------------------------
         if answerable is False:
@@ -245,13 +259,18 @@ def check_full(path, seeds_dir=None, strict: bool = False) -> tuple[list[str], l
                 item_errors.append(f"{where}: unanswerable question must have empty 'keywords'")
             if sources_ok and sources:
                 item_errors.append(f"{where}: unanswerable question must have empty 'sources'")
-            if isinstance(obj.get("answer"), str) and obj["answer"].strip() != UNANSWERABLE_ANSWER:
+            if (category not in OPEN_CATEGORIES and isinstance(obj.get("answer"), str)
+                    and obj["answer"].strip() != UNANSWERABLE_ANSWER):
                 warnings.append(f"{where}: unanswerable answer is not {UNANSWERABLE_ANSWER!r}")
         elif answerable is True:
             if keywords_ok and not keywords:
                 item_errors.append(f"{where}: answerable question needs at least one keyword group")
             if sources_ok and not sources:
                 item_errors.append(f"{where}: answerable question needs at least one source")
+            lo, hi = OPEN_POINTS
+            if category in OPEN_CATEGORIES and keywords_ok and keywords and not lo <= len(keywords) <= hi:
+                item_errors.append(f"{where}: open question ({category}) needs {lo} to {hi} keyword groups "
+                                   f"(its points), has {len(keywords)}")
             if sources_ok:
                 dupes = sorted(n for n, c in Counter(sources).items() if c > 1)
                 if dupes:
@@ -334,6 +353,9 @@ def summary(items: list[dict], seeds_dir: Path) -> str:
         f"total questions: {len(items)}  ("
         + ", ".join(f"{s}: {total.get(s, 0)}" for s in splits)
         + f"); unanswerable: {sum(1 for it in items if it.get('answerable') is False)}"
+        + f"; open: {sum(1 for it in items if it.get('category') in OPEN_CATEGORIES)}"
+        + f" ({sum(1 for it in items if it.get('category') in OPEN_CATEGORIES and it.get('answerable') is False)}"
+        + " near misses)"
     )
     return "\n".join(lines)
 

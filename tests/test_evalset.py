@@ -28,6 +28,7 @@ CATEGORIES = {
     "attribution",
     "unanswerable",
 }
+OPEN_CATEGORIES = {"summary", "why", "describe", "list", "compare", "overview"}
 
 
 def _load_checker():
@@ -72,7 +73,24 @@ def test_sizes(items):
     assert len(unanswerable) >= 12
     for it in unanswerable:
         assert it["keywords"] == [] and it["sources"] == []
-        assert it["category"] == "unanswerable"
+        assert it["category"] == "unanswerable" or it["category"] in OPEN_CATEGORIES  # open near misses
+    assert sum(it["category"] == "unanswerable" for it in unanswerable) >= 12
+
+
+def test_open_questions(checker, items):
+    """Open questions: the six kinds, 2 to 5 points each when answerable, and near misses in both splits."""
+    assert checker.OPEN_CATEGORIES == OPEN_CATEGORIES
+    open_items = [it for it in items if it["category"] in OPEN_CATEGORIES]
+    assert {it["category"] for it in open_items} == OPEN_CATEGORIES
+    for it in open_items:
+        if it["answerable"]:
+            assert 2 <= len(it["keywords"]) <= 5 and it["sources"], it["id"]
+    assert {it["split"] for it in open_items if not it["answerable"]} == {"dev", "test"}
+    asked = {it["question"] for it in open_items if it["answerable"]}
+    for question in ("What happened at the SCO summit in Astana?", "Summarize what Xi Jinping said at the summit.",
+                     "Why do Xi and Putin value the SCO?", "What topics did the joint declaration cover?",
+                     "What are these articles about?"):
+        assert question in asked, question
 
 
 def test_key_order(items):
@@ -174,6 +192,30 @@ def test_checker_catches_structural_problems(checker, tmp_path):
     assert "unanswerable" in text
     assert "split" in text
     assert "category" in text
+
+
+def test_checker_open_questions(checker, tmp_path):
+    """An answerable open question states 2 to 5 points, each found in a source; an open near miss is accepted."""
+    good = _good_row(id="o01", question="What happened at the SCO summit in Astana?", answer="Belarus joined; Xi ...",
+                     keywords=[["belarus"], ["interference"]], category="describe")
+    near = _good_row(id="o02", question="Why did Narendra Modi walk out of the SCO summit?",
+                     answer="The premise is false: Modi did not attend.", keywords=[], sources=[], answerable=False,
+                     category="why")
+    path = _write(tmp_path / "open.jsonl", [good, near])
+    errors, warnings, _ = checker.check_full(path, SEEDS)
+    assert errors == [] and warnings == []
+    missing = dict(good, keywords=[["belarus"], ["zimbabwe", "harare"]])
+    errors = checker.check(_write(tmp_path / "missing.jsonl", [missing]), SEEDS)
+    assert len(errors) == 1 and "(o01)" in errors[0] and "['zimbabwe', 'harare'] occurs in none" in errors[0]
+    one_point = dict(good, keywords=[["belarus"]])
+    errors = checker.check(_write(tmp_path / "one.jsonl", [one_point]), SEEDS)
+    assert errors == ["line 1 (o01): open question (describe) needs 2 to 5 keyword groups (its points), has 1"]
+    near_with_points = dict(near, keywords=[["modi"]])
+    assert "unanswerable question must have empty 'keywords'" in checker.check(
+        _write(tmp_path / "near.jsonl", [near_with_points]), SEEDS)[0]
+    closed_near_miss = dict(near, category="single_fact")
+    assert "answerable is false but category is 'single_fact'" in checker.check(
+        _write(tmp_path / "closed.jsonl", [closed_near_miss]), SEEDS)[0]
 
 
 def test_checker_strict_rules_for_the_corpus(checker, tmp_path):
