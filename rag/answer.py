@@ -9,14 +9,16 @@ from typing import Iterator
 from . import prompts
 from .embed import CachedEmbedder, Embedder
 from .errors import InputError
-from .evidence import Evidence, select_evidence, with_speakers
+from .evidence import Evidence, lead_evidence, passage_evidence, select_evidence, select_open_evidence, with_speakers
 from .generate import Generator
 from .judge import MIN_JUDGE, Judge
 from .retrieve import HybridRetriever, ranked_sources
+from .shape import FACT, OVERVIEW, shape_of
 from .store import ChromaStore
-from .verify import Check, Citation, Verdict, verify
+from .text import content_terms
+from .verify import Accepted, Check, Citation, Verdict, verify_steps
 
-__all__ = ["Answer", "Citation", "Pipeline", "Token", "check_question"]
+__all__ = ["Answer", "Citation", "Pipeline", "Sentence", "Token", "check_question"]
 
 MAX_QUESTION_CHARS = 2000
 
@@ -26,6 +28,14 @@ class Token:
     """A piece of the model's reply as it streams."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of an open answer, checked and cited, shown before the rest is checked."""
+
+    text: str
+    citations: tuple[Citation, ...]
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class Answer:
     timings: dict = field(default_factory=dict)
     reason: str = ""
     checks: tuple[Check, ...] = ()
+    shape: str = FACT
+    note: str = ""  # what was left out of the answer, for the reader
 
     def to_dict(self) -> dict:
         """The fields of an eval results line, plus timings and the model's raw reply."""
@@ -60,11 +72,27 @@ class Answer:
             "model": self.model,
             "raw": self.raw,
             "reason": self.reason,
+            "shape": self.shape,
+            "note": self.note,
             "checks": [{"answer": c.answer, "cited": c.cited, "sentence": c.sentence,
                         "p_yes": None if c.p_yes is None else round(c.p_yes, 4), "ok": c.ok, "why": c.why,
-                        "bridge": c.bridge}
+                        "bridge": c.bridge, "also": c.also}
                        for c in self.checks],
         }
+
+
+# Words of an overview question that name no topic: "What are these articles about?", "Summarize the news".
+_GENERIC_WORDS = set(content_terms("""articles article stories story reports report documents document texts text pieces
+    piece coverage news sources source summary summarize summarise overview gist main key points point headline headlines
+    give tell describe brief short quick all each every these this them it"""))
+
+
+def _name_words(article) -> str:
+    """What a question may call an article by: its file name's words and its title."""
+    import re
+
+    stem = re.sub(r"\.\w+$", "", article.source)
+    return " ".join(re.split(r"[-_.\s]+", stem)) + " " + (article.title or "")
 
 
 def check_question(question: str) -> str:
@@ -87,6 +115,7 @@ class Pipeline:
         self, store: ChromaStore, embedder: Embedder, generator: Generator,
         retriever: HybridRetriever | None = None, top_k: int = 8, evidence_k: int = 4,
         max_tokens: int = 48, judge: Judge | None = None, min_judge: float = MIN_JUDGE,
+        open_k: int = 8, open_max_tokens: int = 200, open_evidence: str = "passages",
     ):
         self.store = store
         self.embedder = embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder)
@@ -97,6 +126,9 @@ class Pipeline:
         self.evidence_k = evidence_k
         self.max_tokens = max_tokens
         self.min_judge = min_judge
+        self.open_k = open_k
+        self.open_max_tokens = open_max_tokens
+        self.open_evidence = open_evidence
         self._texts: dict[str, str] = {}
 
     def refresh(self) -> None:
@@ -111,17 +143,19 @@ class Pipeline:
                 answer = event
         return answer
 
-    def stream(self, question: str, top_k: int | None = None) -> Iterator[Token | Answer]:
-        """Yield ``Token``s while the reader writes, then the checked ``Answer``."""
+    def stream(self, question: str, top_k: int | None = None) -> Iterator[Token | Sentence | Answer]:
+        """Yield ``Token``s while the reader writes, then (open questions) each ``Sentence`` as it is
+        checked, then the checked ``Answer``. The steps: shape, evidence, read, verify, answer or decline."""
         question = check_question(question)
         t0 = time.perf_counter()
+        shape = shape_of(question)
         hits = self.retriever.search(question, top_k or self.top_k)
         t1 = time.perf_counter()
-        evidence = self.select(question, hits)
+        evidence = self.select(question, hits, shape)
         t2 = time.perf_counter()
         timings = {"retrieve_s": t1 - t0, "evidence_s": t2 - t1, "ttft_s": 0.0, "generate_s": 0.0, "tokens": 0}
         base = dict(question=question, retrieved=tuple(ranked_sources(hits)), evidence=tuple(evidence),
-                    model=self.generator.name)
+                    model=self.generator.name, shape=shape)
         if not evidence:
             timings.update(total_s=time.perf_counter() - t0, check_s=0.0, checks=0)
             yield Answer(text=prompts.REFUSAL, refused=True, timings=timings,
@@ -129,7 +163,7 @@ class Pipeline:
             return
 
         pieces: list[str] = []
-        for piece in self.read(question, evidence):
+        for piece in self.read(question, evidence, shape):
             if not pieces:
                 timings["ttft_s"] = time.perf_counter() - t2
             pieces.append(piece)
@@ -137,22 +171,56 @@ class Pipeline:
         t3 = time.perf_counter()
         raw = "".join(pieces).strip()
 
-        verdict: Verdict = verify(question, raw, evidence, judge=self.judge, min_judge=self.min_judge,
-                                  article=self._article, refusal=prompts.REFUSAL)
+        verdict: Verdict | None = None
+        for step in verify_steps(question, raw, evidence, judge=self.judge, min_judge=self.min_judge,
+                                 article=self._article, refusal=prompts.REFUSAL, shape=shape):
+            if isinstance(step, Accepted):
+                timings.setdefault("first_sentence_s", time.perf_counter() - t0)
+                yield Sentence(step.text, step.citations)
+            else:
+                verdict = step
         timings.update(generate_s=t3 - t2, tokens=len(pieces), verify_s=time.perf_counter() - t3,
                        check_s=verdict.check_s, checks=verdict.judge_calls, total_s=time.perf_counter() - t0)
         yield Answer(text=verdict.text, refused=verdict.refused, citations=verdict.citations, raw=raw,
-                     timings=timings, reason=verdict.reason, checks=verdict.checks, **base)
+                     timings=timings, reason=verdict.reason, checks=verdict.checks, note=verdict.note, **base)
 
-    def select(self, question: str, hits) -> list[Evidence]:
-        """The sentences the reader is shown: the best ``evidence_k``, quotes widened to name their speaker."""
-        evidence = select_evidence(question, hits, self.embedder, k=2 * self.evidence_k, idf=self.retriever.keyword.idf)
-        return with_speakers(evidence, self._article, self.evidence_k)
+    def select(self, question: str, hits, shape: str = FACT) -> list[Evidence]:
+        """The sentences the reader is shown, quotes widened to name their speaker: for a fact question
+        the best ``evidence_k``; for an open one ``open_k`` distinct points from several articles; for
+        an overview the articles' leading sentences."""
+        if shape == FACT:
+            evidence = select_evidence(question, hits, self.embedder, k=2 * self.evidence_k, idf=self.retriever.keyword.idf)
+            return with_speakers(evidence, self._article, self.evidence_k)
+        if shape == OVERVIEW:
+            return lead_evidence(self.overview_articles(question, hits), k=self.open_k)
+        if self.open_evidence == "passages":
+            return passage_evidence(hits)
+        evidence = select_open_evidence(question, hits, self.embedder, k=2 * self.open_k, idf=self.retriever.keyword.idf)
+        return with_speakers(evidence, self._article, self.open_k)
 
-    def read(self, question: str, evidence: list[Evidence]) -> Iterator[str]:
-        """The reader's reply over the numbered evidence sentences ("Belarus [1]" or "NONE"), piece by piece."""
-        messages = prompts.read_messages(question, [e.text for e in evidence])
-        return self.generator.stream(messages, max_tokens=self.max_tokens, grammar=prompts.READ_GRAMMAR)
+    def overview_articles(self, question: str, hits, most: int = 4) -> list:
+        """The articles an overview is about: the one the question names (by its file name or title),
+        else those the search found, best first; all of them (up to ``most``) when the question names
+        no topic ("What are these articles about?")."""
+        articles = {a.source: a for a in self.store.articles(with_text=True)}
+        q_words = set(content_terms(question))
+        named = [(len(q_words & set(content_terms(_name_words(a)))), s) for s, a in articles.items()]
+        best = max((n for n, _ in named), default=0)
+        if best >= 2 and sum(n == best for n, _ in named) == 1:
+            return [articles[next(s for n, s in named if n == best)]]
+        topic = q_words - _GENERIC_WORDS
+        ranked = [s for s, _ in ranked_sources(hits)] if topic else []
+        ranked += [s for s in articles if s not in ranked]
+        return [articles[s] for s in ranked if s in articles][:most]
+
+    def read(self, question: str, evidence: list[Evidence], shape: str = FACT) -> Iterator[str]:
+        """The reader's reply over the numbered evidence: "Belarus [1]" or "NONE" for a fact question,
+        a few sentences for an open one, piece by piece."""
+        if shape == FACT:
+            messages = prompts.read_messages(question, [e.text for e in evidence])
+            return self.generator.stream(messages, max_tokens=self.max_tokens, grammar=prompts.READ_GRAMMAR)
+        messages = prompts.open_messages(question, [(e.title, e.text) for e in evidence])
+        return self.generator.stream(messages, max_tokens=self.open_max_tokens, grammar=prompts.OPEN_GRAMMAR)
 
     def _article(self, source: str) -> str:
         """The stored text of an article ("" if it is gone), read once per refresh."""

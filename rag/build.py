@@ -126,4 +126,5 @@ def make_pipeline(cfg: Config, store: ChromaStore | None = None, embedder: Embed
     generator = generator or make_generator(cfg)
     return Pipeline(store=store, embedder=embedder, generator=generator,
                     judge=make_judge(cfg, generator) if judge is _FROM_CONFIG else judge, min_judge=cfg.min_judge,
-                    top_k=cfg.top_k, evidence_k=cfg.evidence_k, max_tokens=cfg.max_tokens)
+                    top_k=cfg.top_k, evidence_k=cfg.evidence_k, max_tokens=cfg.max_tokens, open_k=cfg.open_k,
+                    open_max_tokens=cfg.open_max_tokens)

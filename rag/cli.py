@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--corpus", type=Path, help="folder of articles to index into a fresh index of its own for this "
                                                 "eval (never the user's index); default: the current index")
     ev.add_argument("--split", help="only questions of this split (dev or test)")
+    ev.add_argument("--category", metavar="LIST",
+                    help="only questions of these categories, comma-separated; 'open' stands for summary,why,describe,"
+                         "list,compare,overview and 'fact' for every other")
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--every", type=int, default=1, metavar="N",
                     help="a fixed sample: every Nth question of the split, from its first, in file order (default 1: all)")
@@ -135,7 +138,7 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    from .answer import Answer, Token, check_question
+    from .answer import Answer, Sentence, Token, check_question
     from .build import ensure_index, make_embedder, make_generator, make_judge, make_pipeline, make_store
 
     question = check_question(args.question)  # fail fast, before any model loads
@@ -152,12 +155,16 @@ def cmd_ask(args) -> int:
     # (Live tokens written while it loads can be missing from the dim preview; the answer is printed whole.)
     loading = judge.load_in_background() if judge is not None else None
     live = not args.json and not args.no_stream and sys.stderr.isatty()
-    answer = None
+    answer, checked = None, []
     try:
         for event in pipeline.stream(question):
             if isinstance(event, Token) and live:
                 sys.stderr.write(f"\x1b[2m{event.text}\x1b[0m")
                 sys.stderr.flush()
+            elif isinstance(event, Sentence) and live:  # an open answer's sentences, as each is checked
+                sys.stderr.write(("\r\x1b[2K\n" if not checked else "") + f"✓ {event.text}\n")
+                sys.stderr.flush()
+                checked.append(event)
             elif isinstance(event, Answer):
                 answer = event
     except BaseException:
@@ -177,6 +184,8 @@ def format_answer(answer, bold: bool = False) -> str:
     """The answer, then each source with its quote; the words that carry the answer are marked in the
     quote (bold on a terminal, else between ** **)."""
     lines = [answer.text]
+    if answer.note:
+        lines.append(f"(Note: {answer.note})")
     if answer.refused:
         searched = ", ".join(s for s, _ in answer.retrieved[:3]) or "nothing relevant"
         lines.append(f"\n(Why: {answer.reason}. Searched the index; closest articles: {searched})")
@@ -284,7 +293,7 @@ def cmd_eval(args) -> int:
                            regressions, run_all)
 
     floors = parse_floors(args.fail_under)
-    items = load_dataset(args.dataset, split=args.split, limit=args.limit, every=args.every)
+    items = load_dataset(args.dataset, split=args.split, limit=args.limit, every=args.every, categories=args.category)
     baseline = None
     if args.baseline:
         baseline = (json.loads((args.baseline / "summary.json").read_text()), read_results(args.baseline))
@@ -308,7 +317,10 @@ def cmd_eval(args) -> int:
     if args.pipeline in ("plain-llamaindex", "both"):
         from .plain import PlainLlamaIndex
 
-        plain = PlainLlamaIndex(store, embedder, generator)
+        from .metrics import is_open_item
+
+        # an open answer needs room: the same budget as ours when the set has open questions
+        plain = PlainLlamaIndex(store, embedder, generator, max_tokens=200 if any(map(is_open_item, items)) else 96)
         fns["plain-llamaindex"] = lambda q: plain.ask(q).to_dict()
     summaries = run_all(fns, items, articles, args.out, cfg.model, str(args.dataset), args.split,
                         progress=not args.quiet)

@@ -58,6 +58,8 @@ class Config:
     n_threads: int = 0
     n_ctx: int = 2048
     max_tokens: int = 48  # the reader answers in a few words
+    open_k: int = 8  # sentences an open question's reader is shown (distinct points, several articles)
+    open_max_tokens: int = 200  # an open answer: two to five sentences, about 120 words
     max_file_mb: float = 20.0
     chroma_url: str = ""  # a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000; empty: embedded, in index_dir
     llm_url: str = ""  # an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1; empty: the packaged model in-process
@@ -109,7 +111,7 @@ class Config:
             raise InputError(f"evidence_k must be at least 1, got {self.evidence_k}")
         if not 0 <= self.chunk_overlap < self.chunk_size:
             raise InputError("chunk_overlap must be >= 0 and smaller than chunk_size")
-        for name in ("n_ctx", "max_tokens"):
+        for name in ("n_ctx", "max_tokens", "open_k", "open_max_tokens"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.n_threads < 0:

@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import InputError
-from .metrics import LOWER_IS_BETTER, answer_f1, is_correct, is_direct, is_direct_correct, summarize
+from .metrics import LOWER_IS_BETTER, answer_f1, is_correct, is_direct, is_direct_correct, is_open_item, summarize
 
 REQUIRED = {"id": str, "question": str, "answer": str, "keywords": list, "sources": list, "answerable": bool}
 
 
-def load_dataset(path: Path, split: str | None = None, limit: int | None = None, every: int = 1) -> list[dict]:
+def load_dataset(path: Path, split: str | None = None, limit: int | None = None, every: int = 1,
+                 categories: str | None = None) -> list[dict]:
     """Read and validate a JSONL eval set; ``split`` and ``category`` are optional fields.
 
+    ``categories``: comma-separated, "open" for the open ones and "fact" for the rest (``--category``).
     ``every``: a fixed sample, the 1st, (every+1)th, ... question of the split, in file order."""
     path = Path(path)
     if not path.is_file():
@@ -43,6 +45,12 @@ def load_dataset(path: Path, split: str | None = None, limit: int | None = None,
         items = [i for i in items if i.get("split") == split]
         if not items:
             raise InputError(f"{path.name}: no questions in split {split!r}")
+    if categories:
+        wanted = {c.strip() for c in categories.split(",") if c.strip()}
+        items = [i for i in items if i.get("category") in wanted or ("open" in wanted and is_open_item(i))
+                 or ("fact" in wanted and not is_open_item(i))]
+        if not items:
+            raise InputError(f"{path.name}: no questions of the categories {categories!r}")
     if every < 1:
         raise InputError(f"--every takes 1 or more, not {every}")
     items = items[::every]
@@ -87,7 +95,8 @@ def result_line(item: dict, answer_dict: dict) -> dict:
         "question": item["question"],
         "answer": answer_dict["answer"],
         "refused": bool(answer_dict["refused"]),
-        "citations": [{"source": c["source"], "quote": c["quote"]} for c in answer_dict["citations"]],
+        "citations": [{"source": c["source"], "quote": c["quote"], **({"n": c["n"]} if "n" in c else {})}
+                      for c in answer_dict["citations"]],
         "retrieved": answer_dict["retrieved"],
         "latency_s": answer_dict["latency_s"],
         "ttft_s": answer_dict.get("ttft_s", 0.0),
@@ -96,6 +105,8 @@ def result_line(item: dict, answer_dict: dict) -> dict:
         "raw": answer_dict.get("raw", ""),
         "reason": answer_dict.get("reason", ""),
         "checks": answer_dict.get("checks", []),
+        **({"shape": answer_dict["shape"]} if "shape" in answer_dict else {}),
+        **({"note": answer_dict["note"]} if answer_dict.get("note") else {}),
     }
 
 

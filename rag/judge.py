@@ -40,6 +40,11 @@ class Judge:
         """P(the sentence answers the question), with ``answer`` as its answer when one is given."""
         raise NotImplementedError
 
+    def supports(self, sources: str, claim: str) -> float:
+        """P(the sources state the claim): an open answer's sentence against the quotes it cites. By
+        default the answer check, with the claim as the answer to an empty question."""
+        return self.p_yes("", sources, claim)
+
 
 class LlamaCppJudge(Judge):
     """P("Yes") from a GGUF instruction model in-process, read from the logits of one forward pass.
@@ -94,10 +99,17 @@ class LlamaCppJudge(Judge):
             self._load()
             return self._p_yes(question, sentence, answer)
 
+    def supports(self, sources: str, claim: str) -> float:
+        with self._lock:
+            self._load()
+            return self._score(prompts.support_messages(sources[:3000], claim[:1000]))
+
     def _p_yes(self, question: str, sentence: str, answer: str = "") -> float:
-        llm = self._llm
         # evidence sentences come from chunks of about 160 tokens; the caps only guard n_ctx
-        messages = prompts.judge_messages(question[:1500], sentence[:1500], answer[:300])
+        return self._score(prompts.judge_messages(question[:1500], sentence[:1500], answer[:300]))
+
+    def _score(self, messages: list[dict[str, str]]) -> float:
+        llm = self._llm
         if self.shared is not None:  # tokens and fixed start from the shared model, which keeps snapshots of it
             tokens, fixed = self.shared.tokens(messages)
         else:

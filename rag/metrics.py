@@ -134,8 +134,109 @@ def _mean(values: Iterable[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+# ---- open questions ------------------------------------------------------------------------------
+
+# Categories of open questions (a few sentences answer them); every other item is a fact question. The
+# fact metrics are computed on fact questions only, so adding open ones changes none of them.
+OPEN_CATEGORIES = frozenset({"summary", "why", "describe", "list", "compare", "overview"})
+
+
+def is_open_item(item: dict) -> bool:
+    return item.get("category") in OPEN_CATEGORIES
+
+
+def point_recall(item: dict, result: dict) -> float:
+    """The share of the item's reference points (keyword groups) the answer states; 0 when declined."""
+    groups = item.get("keywords") or []
+    if result["refused"] or not groups:
+        return 0.0
+    return sum(keyword_match(result["answer"], [g]) for g in groups) / len(groups)
+
+
+_SENT_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*,\s*\d+)*\])*\.?(?=\s+[A-Z0-9\"“(]|\s*$)")
+_CAPITAL = re.compile(r"(?<![\w'’])[A-Z][\w'’-]*")
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+# Capitalised words that are not names wherever they stand.
+_NOT_A_NAME = frozenset("""i a an the and but or if in on at of to for by with from as it its this that these those they
+    their there he she his her we our you after before while when where which who what why how both also however
+    meanwhile despite although though according""".split())
+
+
+def answer_sentences(answer: str) -> list[str]:
+    """The answer's sentences, each with the ``[n]`` markers that follow it."""
+    out, pos = [], 0
+    for m in _SENT_END.finditer(answer):
+        out.append(answer[pos:m.end()].strip())
+        pos = m.end()
+    out.append(answer[pos:].strip())
+    return [s for s in out if re.search(r"\w", strip_markers(s))]
+
+
+def _digits(text: str) -> set[str]:
+    return {n.replace(",", "").rstrip(".") for n in _DIGITS.findall(text)}
+
+
+def sentence_supported(sentence: str, citations: list[dict]) -> bool:
+    """The sentence cites at least one quote, and every number and name in it is in the quotes it cites
+    (names: capitalised words past the first, case-insensitive; numbers: digits, commas ignored)."""
+    cited = [int(n) for group in re.findall(r"\[([\d,\s]+)\]", sentence) for n in re.findall(r"\d+", group)]
+    by_n = {c.get("n", k): c for k, c in enumerate(citations, 1)}
+    quotes = [by_n[n]["quote"] for n in cited if n in by_n]
+    if not quotes:
+        return False
+    body, quoted = strip_markers(sentence), " ".join(quotes)
+    if not _digits(body) <= _digits(quoted):
+        return False
+    have = {w.lower() for w in re.findall(r"[\w'’-]+", quoted)}
+    for m in list(_CAPITAL.finditer(body))[1:] if body[:1].isupper() else _CAPITAL.finditer(body):
+        word = re.sub(r"['’]s$", "", m.group(0)).lower()
+        if word not in _NOT_A_NAME and word not in have and word.rstrip("s") not in have:
+            return False
+    return True
+
+
+def open_summary(items: list[dict], results: list[dict]) -> dict:
+    """The open questions' own figures (``OPEN_CATEGORIES``): point recall, sentence support, near
+    misses declined, answer length, time to the first checked sentence."""
+    pairs = [(i, r) for i, r in zip(items, results) if is_open_item(i)]
+    if not pairs:
+        return {}
+    ans = [(i, r) for i, r in pairs if i.get("answerable", True)]
+    misses = [(i, r) for i, r in pairs if not i.get("answerable", True)]
+    sentences = [(s, r["citations"]) for _, r in pairs if not r["refused"] for s in answer_sentences(r["answer"])]
+    words = [answer_words(r["answer"]) for _, r in pairs if not r["refused"]]
+    firsts = [r.get("timings", {}).get("first_sentence_s") or r.get("latency_s", 0.0) for _, r in pairs if not r["refused"]]
+    return {
+        "open_questions": len(pairs),
+        "point_recall": _mean(point_recall(i, r) for i, r in ans),
+        "sentence_support": _mean(sentence_supported(s, c) for s, c in sentences),
+        "open_near_miss_declined": _mean(bool(r["refused"]) for _, r in misses),
+        "open_false_refusal_rate": _mean(bool(r["refused"]) for _, r in ans),
+        "open_answer_words_median": float(statistics.median(words)) if words else 0.0,
+        "open_sentences_median": float(statistics.median(
+            [len(answer_sentences(r["answer"])) for _, r in pairs if not r["refused"]] or [0])),
+        "first_sentence_p50_s": percentile(firsts, 50),
+        "open_latency_p50_s": percentile([r["latency_s"] for _, r in pairs], 50),
+    }
+
+
+def shape_misroutes(items: list[dict], results: list[dict]) -> int:
+    """Questions answered in the other shape than their category asks for (open ones as facts, fact
+    ones as open); 0 when the results do not record a shape (the plain recipe has one shape)."""
+    return sum(("shape" in r) and ((r["shape"] != "fact") != is_open_item(i)) for i, r in zip(items, results))
+
+
 def summarize(items: list[dict], results: list[dict], articles: dict[str, str]) -> dict:
-    """All metrics for one run. ``items`` and ``results`` are aligned by position."""
+    """All metrics for one run. ``items`` and ``results`` are aligned by position. The fact metrics are
+    over the fact questions; the open questions have their own (``open_summary``)."""
+    facts = [(i, r) for i, r in zip(items, results) if not is_open_item(i)]
+    summary = _fact_summary([i for i, _ in facts], [r for _, r in facts], articles)
+    summary.update(open_summary(items, results))
+    summary["shape_misroutes"] = shape_misroutes(items, results)
+    return summary
+
+
+def _fact_summary(items, results, articles: dict[str, str]) -> dict:
     pairs = list(zip(items, results))
     ans = [(i, r) for i, r in pairs if i.get("answerable", True)]
     unans = [(i, r) for i, r in pairs if not i.get("answerable", True)]
@@ -178,4 +279,5 @@ def summarize(items: list[dict], results: list[dict], articles: dict[str, str]) 
 
 # Metrics where a larger value is better; the rest (latency, false refusals) are better smaller.
 LOWER_IS_BETTER = {"false_refusal_rate", "wrong_answer_rate", "answer_words_median", "quoted_sentence_answers",
-                   "latency_p50_s", "latency_p95_s", "ttft_p50_s"}
+                   "latency_p50_s", "latency_p95_s", "ttft_p50_s", "open_false_refusal_rate", "first_sentence_p50_s",
+                   "open_latency_p50_s", "shape_misroutes"}

@@ -56,6 +56,18 @@ def read_messages(question: str, evidence: list[str]) -> list[dict[str, str]]:
     return messages + [{"role": "user", "content": _read_turn(question, evidence)}]
 
 
+# The check of an open answer's sentence: do the quotes it cites state it? Not "does it answer the question":
+# a true sentence of background ("The accord was signed at 5:15 pm") is not an answer to "how did the
+# outlets differ?", and that check dropped it (dev questions).
+SUPPORT_SYSTEM = "You check whether a claim is stated by the sources. Reply Yes or No."
+
+
+def support_messages(sources: str, claim: str) -> list[dict[str, str]]:
+    """Chat messages for the check model: do these quotes state this claim? Quotes first."""
+    return [{"role": "system", "content": SUPPORT_SYSTEM},
+            {"role": "user", "content": f"Sources: {sources}\nClaim: {claim.strip()}\nDo the sources state this claim?"}]
+
+
 def judge_messages(question: str, sentence: str, answer: str = "") -> list[dict[str, str]]:
     """Chat messages for the check model: does this one sentence answer the question, with this answer
     when one is given? A true sentence must not vouch for a wrong answer taken from it ("Russia" from
@@ -66,3 +78,39 @@ def judge_messages(question: str, sentence: str, answer: str = "") -> list[dict[
         ask = (f"Sentence: {sentence}\nQuestion: {question.strip()}\nAnswer: {answer.strip()}\n"
                "Does the sentence state this answer to this question?")
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": ask}]
+
+
+# The reader for open questions (shape.py: what happened, why, summarize ...): a few sentences in its own
+# words. It is neither asked to cite nor to decline: a 1.5B model asked to cite *and* decline in one breath
+# loses most of its answer (shared/MODELS.md), and asked to cite under a grammar it copied the sources
+# out (dev questions). So it writes, and verification attributes each sentence to the evidence that
+# states it, drops the ones none states, and declines when none stands. A ``[n]`` it adds anyway is a hint.
+OPEN_SYSTEM = (
+    "You answer questions about news articles. Using only the numbered sources, answer the question in "
+    "two to four sentences of your own words: the main points, not copied sentences."
+)
+
+# One to five sentences on one line: no lists, headings or line breaks. A server without grammars is read
+# leniently by verify.split_sentences (list items and lines become sentences).
+OPEN_GRAMMAR = r"""
+root ::= sentence (" " sentence){0,4}
+sentence ::= [A-Z0-9"“'(] [^\n]* [.!?] ["”’)]?
+"""
+
+
+def _open_turn(question: str, evidence: list[tuple[str, str]]) -> str:
+    """Numbered sentences under their article's title, a heading line each time the article changes."""
+    lines, last = [], None
+    for i, (title, text) in enumerate(evidence, 1):
+        if title != last:
+            lines.append(f"Article: {title}" if title else "Article:")
+            last = title
+        lines.append(f"[{i}] {' '.join(text.split())}")
+    sources = "\n".join(lines)
+    q = question.strip()
+    return f"Question: {q}\n\nSources:\n{sources}\n\nQuestion: {q}\nAnswer:"
+
+
+def open_messages(question: str, evidence: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """Chat messages for the open reader: numbered sources as (article title, sentence)."""
+    return [{"role": "system", "content": OPEN_SYSTEM}, {"role": "user", "content": _open_turn(question, evidence)}]

@@ -8,14 +8,20 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
-from .metrics import (LOWER_IS_BETTER, first_relevant_rank, is_correct, is_direct_correct, is_quoted_sentence,
-                      is_wrong_answer)
+from .metrics import (LOWER_IS_BETTER, first_relevant_rank, is_correct, is_direct_correct, is_open_item,
+                      is_quoted_sentence, is_wrong_answer, point_recall)
 
 HEADLINE = [
     "direct_correctness", "wrong_answer_rate", "answer_f1", "direct_answer_rate", "answer_words_median",
     "quoted_sentence_answers", "answer_correctness", "hit@1", "hit@5", "mrr", "recall@5", "citation_precision", "quote_verbatim_rate",
     "answers_with_citation", "refusal_rate_unanswerable", "false_refusal_rate", "accuracy",
     "latency_p50_s", "latency_p95_s", "ttft_p50_s", "tokens_per_s",
+]
+# The open questions' figures (metrics.open_summary), in a table of their own.
+OPEN_HEADLINE = [
+    "point_recall", "sentence_support", "open_near_miss_declined", "open_false_refusal_rate",
+    "open_answer_words_median", "open_sentences_median", "first_sentence_p50_s", "open_latency_p50_s",
+    "shape_misroutes",
 ]
 
 
@@ -38,11 +44,11 @@ def _quoted_line(summary: dict) -> str:
             f"sentence handed back; median answer {_fmt(summary.get('answer_words_median', 0.0))} words.")
 
 
-def comparison_rows(runs: dict[str, dict]) -> list[tuple[str, list[float], str]]:
+def comparison_rows(runs: dict[str, dict], metrics: list[str] = HEADLINE) -> list[tuple[str, list[float], str]]:
     """(metric, values per run, best run name) for the headline metrics every run has."""
     rows = []
     names = list(runs)
-    for metric in HEADLINE:
+    for metric in metrics:
         if not all(metric in runs[n] for n in names):
             continue
         values = [runs[n][metric] for n in names]
@@ -121,9 +127,11 @@ def write_reports(out_dir: Path, runs: dict[str, tuple[list[dict], list[dict], d
     main = next(iter(runs))
     items, results, summary = runs[main]
     rows = comparison_rows(summaries)
-    (out_dir / "report.md").write_text(_markdown(main, items, results, summary, rows, list(runs)), encoding="utf-8")
+    open_rows = comparison_rows(summaries, OPEN_HEADLINE) if "open_questions" in summary else []
+    (out_dir / "report.md").write_text(_markdown(main, items, results, summary, rows, list(runs), open_rows), encoding="utf-8")
     pngs = _plots({name: (r[0], r[1]) for name, r in runs.items()})
-    (out_dir / "report.html").write_text(_html(main, items, results, summary, rows, list(runs), pngs), encoding="utf-8")
+    (out_dir / "report.html").write_text(_html(main, items, results, summary, rows, list(runs), pngs, open_rows),
+                                         encoding="utf-8")
 
 
 def wrong_first(items: list[dict], results: list[dict]) -> list[tuple[dict, dict]]:
@@ -138,6 +146,8 @@ def _wrong_line(items: list[dict], results: list[dict]) -> str:
 
 
 def _verdict(item: dict, result: dict) -> str:
+    if is_open_item(item) and item.get("answerable", True) and not result["refused"]:
+        return f"points {round(point_recall(item, result) * len(item['keywords']))} of {len(item['keywords'])}"
     if not item.get("answerable", True):
         return "declined (right)" if result["refused"] else "answered an unanswerable question"
     if result["refused"]:
@@ -149,7 +159,13 @@ def _verdict(item: dict, result: dict) -> str:
     return "correct but a quoted sentence" if is_quoted_sentence(result) else "correct but too long"
 
 
-def _markdown(main, items, results, summary, rows, names) -> str:
+def _open_line(summary: dict) -> str:
+    return (f"{summary.get('open_questions', 0)} open questions (summary, why, describe, list, compare, overview) are "
+            "scored apart: the share of reference points stated, and of answer sentences whose numbers and names "
+            "are in the quotes they cite. The fact figures above leave them out.")
+
+
+def _markdown(main, items, results, summary, rows, names, open_rows=()) -> str:
     run = summary.get("run", {})
     out = [f"# Eval report: {main}", "",
            f"Dataset `{run.get('dataset', '')}`, split `{run.get('split') or 'all'}`, model `{run.get('model', '')}`, "
@@ -158,6 +174,11 @@ def _markdown(main, items, results, summary, rows, names) -> str:
     out += ["## Metrics", "", "| metric | " + " | ".join(names) + " | better |", "|---" * (len(names) + 2) + "|"]
     for metric, values, best in rows:
         out.append(f"| {metric} | " + " | ".join(_fmt(v) for v in values) + f" | {best} |")
+    if open_rows:
+        out += ["", "## Open questions", "", _open_line(summary), "",
+                "| metric | " + " | ".join(names) + " | better |", "|---" * (len(names) + 2) + "|"]
+        for metric, values, best in open_rows:
+            out.append(f"| {metric} | " + " | ".join(_fmt(v) for v in values) + f" | {best} |")
     out += ["", "## By category", "", "| category | direct and correct | correct (keywords anywhere) | total |",
             "|---|---|---|---|"]
     loose = by_category(items, results, is_correct)
@@ -172,19 +193,27 @@ def _markdown(main, items, results, summary, rows, names) -> str:
     return "\n".join(out) + "\n"
 
 
-def _html(main, items, results, summary, rows, names, pngs) -> str:
+def _html(main, items, results, summary, rows, names, pngs, open_rows=()) -> str:
     e = html.escape
     run = summary.get("run", {})
-    metric_rows = "".join(
-        f"<tr><td>{e(m)}</td>" + "".join(f'<td class="num" data-metric="{e(m)}" data-run="{e(n)}">{_fmt(v)}</td>'
-                                          for n, v in zip(names, values))
-        + f"<td>{e(best)}</td></tr>"
-        for m, values, best in rows
-    )
+
+    def table_rows(rows):
+        return "".join(
+            f"<tr><td>{e(m)}</td>" + "".join(f'<td class="num" data-metric="{e(m)}" data-run="{e(n)}">{_fmt(v)}</td>'
+                                              for n, v in zip(names, values))
+            + f"<td>{e(best)}</td></tr>"
+            for m, values, best in rows
+        )
+
+    metric_rows = table_rows(rows)
+    head = f"<tr><th>metric</th>{''.join(f'<th>{e(n)}</th>' for n in names)}<th>better</th></tr>"
+    open_table = (f"<h2>Open questions</h2><p>{e(_open_line(summary))}</p><table id='open-metrics'>{head}"
+                  f"{table_rows(open_rows)}</table>") if open_rows else ""
     q_rows = []
     for item, r in wrong_first(items, results):
         verdict = _verdict(item, r)
-        cls = "ok" if verdict in ("correct", "declined (right)") else "bad"
+        cls = "ok" if verdict in ("correct", "declined (right)") or (
+            verdict.startswith("points") and point_recall(item, r) >= 0.5) else "bad"
         cites = "".join(f"<li><b>{e(c['source'])}</b>: “{e(c['quote'])}”</li>" for c in r["citations"])
         q_rows.append(
             f"<tr class='{cls}'><td>{e(item['id'])}</td><td>{e(item.get('category', ''))}</td><td>{e(item['question'])}</td>"
@@ -208,7 +237,8 @@ model <code>{e(str(run.get('model', '')))}</code>: {summary['questions']} questi
 ({summary['answerable']} answerable, {summary['unanswerable']} unanswerable).</p>
 <p id="quoted">{e(_quoted_line(summary))}</p>
 <h2>Metrics</h2>
-<table id="metrics"><tr><th>metric</th>{''.join(f'<th>{e(n)}</th>' for n in names)}<th>better</th></tr>{metric_rows}</table>
+<table id="metrics">{head}{metric_rows}</table>
+{open_table}
 <h2>Plots</h2>{images}
 <h2>Questions</h2>
 <p id="wrong">{e(_wrong_line(items, results))}</p>

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from .evidence import Evidence
 from .text import (
@@ -81,11 +81,13 @@ class Check:
     ok: bool = False
     why: str = ""
     bridge: int = 0  # the sentence the check also needed: the one saying who or what the question describes
+    also: int = 0  # open answers: a second evidence sentence the claim needed besides ``sentence``
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The answer text with ``[n]`` markers and its citations, or a decline; ``reason`` says why."""
+    """The answer text with ``[n]`` markers and its citations, or a decline; ``reason`` says why;
+    ``note`` tells the reader what was left out of it."""
 
     text: str
     citations: tuple[Citation, ...]
@@ -94,6 +96,7 @@ class Verdict:
     checks: tuple[Check, ...] = ()
     check_s: float = 0.0
     judge_calls: int = 0
+    note: str = ""
 
 
 def is_refusal(text: str) -> bool:
@@ -246,6 +249,44 @@ def highlights(answer: str, e: Evidence, question: str = "") -> tuple[tuple[int,
 def verify(
     question: str, reply: str, evidence: list[Evidence], judge=None, min_judge: float = 0.5,
     article: Callable[[str], str] = lambda source: "", refusal: str = "The articles don't say.",
+    shape: str = "fact",
+) -> Verdict:
+    """The acceptance policy of each shape of answer (``shape.py``): a fact answer's parts
+    (``verify_fact``), an open answer's sentences (``OpenVerifier``)."""
+    for event in verify_steps(question, reply, evidence, judge, min_judge, article, refusal, shape):
+        if isinstance(event, Verdict):
+            return event
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """One sentence of an open answer that stands, as shown (with its ``[n]``), and the citations it
+    adds; yielded as soon as it is checked, before the rest of the answer is."""
+
+    text: str
+    citations: tuple[Citation, ...]
+
+
+def verify_steps(
+    question: str, reply: str, evidence: list[Evidence], judge=None, min_judge: float = 0.5,
+    article: Callable[[str], str] = lambda source: "", refusal: str = "The articles don't say.",
+    shape: str = "fact",
+) -> Iterator["Accepted | Verdict"]:
+    """``verify`` step by step: each open sentence that stands (``Accepted``), then the ``Verdict``."""
+    if shape == "fact":
+        yield verify_fact(question, reply, evidence, judge, min_judge, article, refusal)
+        return
+    checker = OpenVerifier(question, evidence, judge, min_judge, article)
+    for sentence in split_sentences(reply):
+        shown = len(checker.citations)
+        if checker.check(sentence).ok:
+            yield Accepted(checker.pieces[-1], tuple(checker.citations[shown:]))
+    yield checker.verdict(refusal)
+
+
+def verify_fact(
+    question: str, reply: str, evidence: list[Evidence], judge=None, min_judge: float = 0.5,
+    article: Callable[[str], str] = lambda source: "", refusal: str = "The articles don't say.",
 ) -> Verdict:
     """Keep the parts of the reply that are grounded, judged to answer the question and verbatim; cite
     each with its sentence. Declines (with the reason) when nothing stands."""
@@ -324,6 +365,176 @@ def verify(
     dropped = [c for c in checks if not c.ok]
     reason = "verified" + ("; dropped " + "; ".join(f"“{c.answer}”: {c.why}" for c in dropped) if dropped else "")
     return Verdict("; ".join(pieces) + ".", tuple(citations), False, reason, tuple(checks), clock[0], clock[1])
+
+
+# ---- open answers: sentence by sentence -------------------------------------------------------------
+
+MAX_OPEN_SENTENCES = 5
+MIN_CLAIM_WORDS = 4  # a shorter "sentence" is a fragment, not a claim
+# Share of a claim's content words (those the question does not give) its cited sentences must hold.
+# Lower than a short answer's MIN_GROUNDING: the open reader writes in its own words.
+MIN_OPEN_GROUNDING = 0.5
+_END = re.compile(r"[.!?…][\"”’')\]]*$")
+
+
+_SENTENCE_END = re.compile(r"[.!?…][\"”’')]*((?:\s*\[\d+(?:\s*,\s*\d+)*\])*)\.?(?=\s+[A-Z0-9\"“‘'(]|\s*$)")
+
+
+def split_sentences(reply: str) -> list[str]:
+    """The reply's sentences, each with its own ``[n]`` markers (a marker after the full stop goes with
+    the sentence before it); list items and lines read as sentences. At most ``MAX_OPEN_SENTENCES``."""
+    out = []
+    for line in reply.splitlines():
+        line = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line).strip()  # "- point" / "1. point"
+        pos = 0
+        for m in _SENTENCE_END.finditer(line):
+            if not m.group(1) and ends_in_abbreviation(line[pos:m.start() + 1]):
+                continue  # "Dr." or "p.m." goes on
+            out.append(line[pos:m.end()].strip())
+            pos = m.end()
+        out.append(line[pos:].strip())
+    out = [" ".join(p.split()) for p in out if p.strip() and not is_refusal(p)]
+    return out[:MAX_OPEN_SENTENCES]
+
+
+def claim_names(claim: str) -> set[str]:
+    """``names`` of a claim, less its first word: a sentence's first word is capitalised whatever it is
+    ("Meanwhile", "Officials"), and a name there is nearly always named again or in the evidence."""
+    first = TOKEN.search(claim)
+    rest = claim[first.end():] if first else claim
+    return names(rest)
+
+
+def claim_gap(claim: str, cited: str, question: str = "", min_share: float = MIN_OPEN_GROUNDING) -> str:
+    """Why the cited text does not state the claim ("" when it does): one of the claim's numbers or
+    names missing from it, or too few of its other content words there. Unlike a short answer's
+    grounding, what the question says counts too: "X walked out because Y" must be stated, X and the
+    walk-out with it, or a near miss's premise would pass on the question's word alone."""
+    missing = sorted(number_values(claim) - number_values(cited))
+    if missing:
+        return f"the number {missing[0]} is not in the cited sentences"
+    s_words = {re.sub(r"['’]s$", "", w.lower()) for w in TOKEN.findall(cited)}
+    s_terms = set(content_terms(cited))
+    for name in sorted(claim_names(claim)):
+        if name not in s_words and stem(name) not in s_terms and name not in NUMBER_WORDS:
+            return f"“{name}” is not in the cited sentences"
+    terms = [t for t in content_terms(claim) if not t[:1].isdigit() and t not in NUMBER_WORDS]
+    if not terms:
+        return ""
+    share = sum(found(t, s_terms) for t in terms) / len(terms)
+    return "" if share >= min_share else f"only {share:.0%} of its words are in the cited sentences"
+
+
+class OpenVerifier:
+    """The acceptance policy of open answers, one sentence at a time, so each can be shown once it
+    stands. A sentence stands when
+
+    1. it is a claim (``MIN_CLAIM_WORDS`` words or more, ending as a sentence does);
+    2. one evidence sentence, or two together, state it (``claim_gap``): every number and name of it
+       is there, and most of its other words. The reader's own ``[n]`` is tried first, but the
+       claim must be stated: the number is only a hint;
+    3. the check model says those sentences state it, as an answer to the question;
+    4. they are still, verbatim, in their articles.
+
+    Sentences that fail are dropped and said to be (``Verdict.note``); when none stands, it declines.
+    """
+
+    def __init__(self, question: str, evidence: list[Evidence], judge=None, min_judge: float = 0.5,
+                 article: Callable[[str], str] = lambda source: "", min_share: float = MIN_OPEN_GROUNDING):
+        self.question, self.evidence, self.judge = question, evidence, judge
+        self.min_judge, self.article, self.min_share = min_judge, article, min_share
+        self.checks: list[Check] = []
+        self.numbering: dict[int, int] = {}
+        self.citations: list[Citation] = []
+        self.pieces: list[str] = []
+        self.check_s, self.judge_calls = 0.0, 0
+
+    def _p_yes(self, cited: str, claim: str) -> float | None:
+        if self.judge is None:
+            return None
+        t = time.perf_counter()
+        score = self.judge.supports(cited, claim)
+        self.check_s += time.perf_counter() - t
+        self.judge_calls += 1
+        return score
+
+    def _grounded(self, claim: str, hints: list[int]) -> list[tuple[int, ...]]:
+        """Evidence that states the claim: single sentences (the reader's hints first, then by shared
+        words), then pairs; best two candidates."""
+        ev = self.evidence
+        c_terms = set(content_terms(claim))
+        overlap = {n: sum(found(t, set(content_terms(e.text))) for t in c_terms) for n, e in enumerate(ev, 1)}
+        order = [n for n in hints if 1 <= n <= len(ev)]
+        order += sorted((n for n in overlap if n not in order), key=lambda n: -overlap[n])
+        out = [(n,) for n in order if not claim_gap(claim, ev[n - 1].text, self.question, self.min_share)]
+        if not out:
+            best = order[:4]
+            out = [(a, b) for i, a in enumerate(best) for b in best[i + 1:]
+                   if not claim_gap(claim, f"{ev[a - 1].text} {ev[b - 1].text}", self.question, self.min_share)]
+        return out[:2]
+
+    def check(self, sentence: str) -> Check:
+        """Decide one sentence of the reply; when it stands, it joins the answer (``pieces``)."""
+        hints = [int(n) for n in re.findall(r"\d+", " ".join(re.findall(r"\[[\d,\s]+\]", sentence)))]
+        claim = _MARKERS.sub("", sentence).strip()
+        check = self._decide(claim, hints)
+        self.checks.append(check)
+        if check.ok:
+            self._keep(check)
+        return check
+
+    def _decide(self, claim: str, hints: list[int]) -> Check:
+        cited = hints[0] if hints else 0
+        if len(words_of(claim)) < MIN_CLAIM_WORDS or not _END.search(claim):
+            return Check(claim, cited, why="not a whole sentence")
+        grounded = self._grounded(claim, hints)
+        if not grounded:
+            near = ([n for n in hints if 1 <= n <= len(self.evidence)] or [1])[0]
+            why = claim_gap(claim, self.evidence[near - 1].text, self.question, self.min_share) if self.evidence else "no sources"
+            return Check(claim, cited, why=f"not stated in the sources: {why}")
+        first = None
+        for group in grounded:
+            shown = [self.evidence[n - 1] for n in group]
+            score = self._p_yes(" ".join(e.text for e in shown), claim)
+            n, also = group[0], (group[1] if len(group) > 1 else 0)
+            if score is not None and score < self.min_judge:
+                first = first or Check(claim, cited, n, score, why=f"the check model doubts the sources state it (P(Yes) {score:.2f})", also=also)
+                continue
+            if any(self.article(e.source)[e.start:e.end] != e.text for e in shown):
+                first = first or Check(claim, cited, n, score, why="the quote is no longer in its article", also=also)
+                continue
+            return Check(claim, cited, n, score, ok=True, also=also)
+        return first
+
+    def _keep(self, check: Check) -> None:
+        marks = []
+        for k in (check.sentence, check.also):
+            if not k:
+                continue
+            if k not in self.numbering:
+                self.numbering[k] = len(self.numbering) + 1
+                e = self.evidence[k - 1]
+                self.citations.append(Citation(self.numbering[k], e.source, e.text, e.start, e.end, e.title,
+                                               highlights(check.answer, e, self.question)))
+            marks.append(f"[{self.numbering[k]}]")
+        body = _END.sub("", check.answer).rstrip(" ,;:")
+        end = _END.search(check.answer).group(0)[:1]
+        self.pieces.append(f"{body} {''.join(marks)}{end}")
+
+    def verdict(self, refusal: str = "The articles don't say.") -> Verdict:
+        dropped = [c for c in self.checks if not c.ok]
+        why = "; ".join(f"“{c.answer}”: {c.why}" for c in dropped)
+        if not self.pieces:
+            return Verdict(refusal, (), True, why or "the reader found no answer in the sources",
+                           tuple(self.checks), self.check_s, self.judge_calls)
+        note = ""
+        if dropped:
+            n = len(dropped)
+            note = (f"{n} sentence{'s' if n > 1 else ''} of the reader's answer {'were' if n > 1 else 'was'} left out: "
+                    f"{'they' if n > 1 else 'it'} could not be checked against the articles.")
+        return Verdict(" ".join(self.pieces), tuple(self.citations), False,
+                       "verified" + (f"; dropped {why}" if why else ""), tuple(self.checks), self.check_s,
+                       self.judge_calls, note)
 
 
 def check_quote(article_text: str, quote: str, start: int | None = None, end: int | None = None) -> bool:

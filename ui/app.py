@@ -11,14 +11,14 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterable
 
-from rag.answer import Answer, Token
+from rag.answer import Answer, Sentence, Token
 from rag.config import Config
 from rag.errors import InputError, RagError
 from rag.followup import rewrite
 from rag.parse import SUPPORTED
 from rag.store import StoredArticle
 
-from .render import render_answer, render_error, render_partial
+from .render import render_answer, render_checked, render_error, render_partial
 
 EXAMPLES_FILE = "examples.json"  # in the seeds folder: [{"question": ..., "sources": [seed file names]}]
 
@@ -38,7 +38,7 @@ CSS = """
 #chat mark {background: #fde68a; padding: 0 2px;}
 #chat mark strong.ans {font-weight: 700; background: #fbbf24; text-decoration: underline 2px #b45309;
   text-underline-offset: 2px; border-radius: 2px;}
-#chat .rewritten, #chat .searched {color: #6b7280; font-size: .82em; margin-top: .4em;}
+#chat .rewritten, #chat .searched, #chat .note {color: #6b7280; font-size: .82em; margin-top: .4em;}
 #chat .error {color: #b91c1c;}
 #chat .draft {color: #374151;}
 #articles table.lib {width: 100%; table-layout: fixed; border-collapse: collapse; font-size: .88em;}
@@ -250,11 +250,15 @@ def build_app(runtime: Runtime):
         uid = uuid.uuid4().hex[:8]
         try:
             pipeline = runtime.pipeline(model)
-            draft = ""
+            draft, checked = "", []
             for event in pipeline.stream(searched, top_k=int(top_k)):
                 if isinstance(event, Token):
                     draft += event.text
                     history[-1] = {"role": "assistant", "content": render_partial(draft)}
+                    yield history, ""
+                elif isinstance(event, Sentence):  # an open answer, shown sentence by sentence as each is checked
+                    checked.append(event)
+                    history[-1] = {"role": "assistant", "content": render_checked(checked, uid)}
                     yield history, ""
                 elif isinstance(event, Answer):
                     content = render_answer(event, runtime.article, uid, show_scores=bool(show_scores),

@@ -86,6 +86,8 @@ def render_answer(
     text = html.escape(answer.text, quote=False)
     text = _MARKER.sub(lambda m: f"<a class='cite to-{uid}-{m.group(1)}' href='#'>[{m.group(1)}]</a>", text)
     parts = [f"<div class='answer{' declined' if answer.refused else ''}'>{text}</div>"]
+    if answer.note:
+        parts.append(f"<div class='note'>{_esc(answer.note)}</div>")
     if searched_for:
         parts.append(f"<div class='rewritten'>Searched for: “{_esc(searched_for)}”</div>")
     if answer.citations:
@@ -107,6 +109,13 @@ def render_answer(
 
 def render_error(message: str) -> str:
     return f"<div class='error'>⚠️ {_esc(message)}</div>"
+
+
+def render_checked(sentences, uid: str) -> str:
+    """An open answer while it is checked: the sentences that stood so far, with their markers."""
+    text = html.escape(" ".join(s.text for s in sentences), quote=False)
+    text = _MARKER.sub(lambda m: f"<a class='cite to-{uid}-{m.group(1)}' href='#'>[{m.group(1)}]</a>", text)
+    return f"<div class='answer checking'>{text} <span class='draft'>checking…▌</span></div>"
 
 
 def render_partial(text: str) -> str:
