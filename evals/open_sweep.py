@@ -67,8 +67,14 @@ class MemoJudge:
             self.memo[sources, claim] = self.judge.supports(sources, claim)
         return self.memo[sources, claim]
 
+    def p_yes(self, question, sentence, answer=""):
+        key = ("p_yes", question, sentence, answer)
+        if key not in self.memo:
+            self.memo[key] = self.judge.p_yes(question, sentence, answer)
+        return self.memo[key]
 
-def sweep(items, reads, judge, shares, thresholds, article) -> list[dict]:
+
+def sweep(items, reads, judge, shares, thresholds, article, relevances=(0.0,)) -> list[dict]:
     from rag.evidence import Evidence
     from rag.metrics import point_recall, sentence_supported, answer_sentences
     from rag.verify import OpenVerifier, split_sentences
@@ -76,29 +82,30 @@ def sweep(items, reads, judge, shares, thresholds, article) -> list[dict]:
     rows = []
     raw_recall = [point_recall(i, {"answer": r["raw"], "refused": not r["raw"]}) for i, r in zip(items, reads)
                   if i["answerable"]]
-    for share in shares:
-        for threshold in thresholds:
-            recall, supported, misses, refused = [], [], [], []
-            for item, read in zip(items, reads):
-                evidence = [Evidence(**{**e, "also_in": tuple(e["also_in"])}) for e in read["evidence"]]
-                checker = OpenVerifier(item["question"], evidence, judge, threshold, article, min_share=share)
-                for sentence in split_sentences(read["raw"]):
-                    checker.check(sentence)
-                v = checker.verdict()
-                result = {"answer": v.text, "refused": v.refused,
-                          "citations": [{"n": c.n, "quote": c.quote} for c in v.citations]}
-                if item["answerable"]:
-                    recall.append(point_recall(item, result))
-                    refused.append(v.refused)
-                else:
-                    misses.append(v.refused)
-                if not v.refused:
-                    supported += [sentence_supported(s, result["citations"]) for s in answer_sentences(v.text)]
-            mean = lambda xs: round(sum(xs) / len(xs), 3) if xs else None  # noqa: E731
-            rows.append({"min_share": share, "min_judge": threshold, "point_recall": mean(recall),
-                         "sentence_support": mean(supported), "near_miss_declined": mean(misses),
-                         "false_refusal_rate": mean(refused), "raw_point_recall": mean(raw_recall)})
-            print(json.dumps(rows[-1]))
+    for share, threshold, relevance in [(a, b, c) for a in shares for b in thresholds for c in relevances]:
+        recall, supported, misses, refused = [], [], [], []
+        for item, read in zip(items, reads):
+            evidence = [Evidence(**{**e, "also_in": tuple(e["also_in"])}) for e in read["evidence"]]
+            checker = OpenVerifier(item["question"], evidence, judge, threshold, article, min_share=share,
+                                   min_relevance=relevance)
+            for sentence in split_sentences(read["raw"]):
+                checker.check(sentence)
+            v = checker.verdict()
+            result = {"answer": v.text, "refused": v.refused,
+                      "citations": [{"n": c.n, "quote": c.quote} for c in v.citations]}
+            if item["answerable"]:
+                recall.append(point_recall(item, result))
+                refused.append(v.refused)
+            else:
+                misses.append(v.refused)
+            if not v.refused:
+                supported += [sentence_supported(s, result["citations"]) for s in answer_sentences(v.text)]
+        mean = lambda xs: round(sum(xs) / len(xs), 3) if xs else None  # noqa: E731
+        rows.append({"min_share": share, "min_judge": threshold, "min_relevance": relevance,
+                     "point_recall": mean(recall),
+                     "sentence_support": mean(supported), "near_miss_declined": mean(misses),
+                     "false_refusal_rate": mean(refused), "raw_point_recall": mean(raw_recall)})
+        print(json.dumps(rows[-1]))
     return rows
 
 
@@ -111,6 +118,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--share", default="0.5", help="grounding shares to try, comma-separated")
     ap.add_argument("--judge", default="0.5", help="check thresholds to try, comma-separated")
+    ap.add_argument("--relevance", default="0.45", help="answer-level relevance thresholds to try, comma-separated")
     ap.add_argument("--cached", action="store_true", help="only the questions already read into OUT/reads.jsonl")
     args = ap.parse_args()
 
@@ -131,7 +139,8 @@ def main() -> int:
     folder = args.corpus or ROOT / "seeds"
     texts = {p.name: load_article(p).text for p in folder.iterdir() if p.suffix in (".txt", ".md", ".html", ".pdf")}
     rows = sweep(items, reads, judge, [float(x) for x in args.share.split(",")],
-                 [float(x) for x in args.judge.split(",")], lambda s: texts.get(s, ""))
+                 [float(x) for x in args.judge.split(",")], lambda s: texts.get(s, ""),
+                 [float(x) for x in args.relevance.split(",")])
     (args.out / "sweep.json").write_text(json.dumps({"dataset": str(args.dataset), "split": args.split,
                                                      "questions": len(items), "rows": rows}, indent=2) + "\n")
     return 0

@@ -187,7 +187,7 @@ def sentence_supported(sentence: str, citations: list[dict]) -> bool:
     body, quoted = strip_markers(sentence), " ".join(quotes)
     if not _digits(body) <= _digits(quoted):
         return False
-    have = {w.lower() for w in re.findall(r"[\w'’-]+", quoted)}
+    have = {re.sub(r"['’]s$", "", w.lower()) for w in re.findall(r"[\w'’-]+", quoted)}
     for m in list(_CAPITAL.finditer(body))[1:] if body[:1].isupper() else _CAPITAL.finditer(body):
         word = re.sub(r"['’]s$", "", m.group(0)).lower()
         if word not in _NOT_A_NAME and word not in have and word.rstrip("s") not in have:

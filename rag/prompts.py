@@ -87,7 +87,8 @@ def judge_messages(question: str, sentence: str, answer: str = "") -> list[dict[
 # states it, drops the ones none states, and declines when none stands. A ``[n]`` it adds anyway is a hint.
 OPEN_SYSTEM = (
     "You answer questions about news articles. Using only the numbered sources, answer the question in "
-    "two to four sentences of your own words: the main points, not copied sentences."
+    "three to five sentences of your own words. State the specific facts the sources give: who, what, "
+    "numbers, dates, places and reasons. Do not copy whole sentences."
 )
 
 # One to five sentences on one line: no lists, headings or line breaks. A server without grammars is read

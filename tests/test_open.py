@@ -204,7 +204,7 @@ def test_point_recall_counts_the_reference_points_stated():
 
 
 def test_sentence_support_wants_a_citation_and_its_names_and_numbers_in_the_quote():
-    cites = [{"n": 1, "quote": "About 40 homes flooded in Esker, engineers said."}]
+    cites = [{"n": 1, "quote": "About 40 homes flooded in Esker’s east, engineers said."}]
     assert sentence_supported("Engineers said 40 homes flooded in Esker [1].", cites)
     assert not sentence_supported("Engineers said 41 homes flooded in Esker [1].", cites)
     assert not sentence_supported("Engineers said homes flooded in Tamsel [1].", cites)
@@ -236,3 +236,69 @@ def test_open_questions_change_no_fact_figure_and_have_their_own():
     assert both["open_near_miss_declined"] == 0.0 and both["open_questions"] == 2
     assert both["first_sentence_p50_s"] == 2.0 and both["shape_misroutes"] == 1  # o2 was answered as a fact
     assert open_summary([fact], [fr]) == {} and shape_misroutes([fact], [{"answer": "", "refused": True}]) == 0
+
+
+# ---- everywhere: rag ask, rag eval and its report ---------------------------------------------------
+
+def test_rag_ask_and_eval_answer_an_open_question(tmp_path, seeds, monkeypatch, capsys):
+    from rag import build, cli
+    from fakes import HashEmbedder
+
+    monkeypatch.setenv("RAG_SEEDS_DIR", str(seeds))
+    monkeypatch.setattr(build, "make_embedder", lambda cfg: HashEmbedder())
+    monkeypatch.setattr(build, "make_generator", lambda cfg: ScriptedGenerator(_open_reply))
+    class Judge(WordJudge):
+        def load_in_background(self):  # the CLI loads the check model while the index is read
+            import threading
+            thread = threading.Thread(target=self.load)
+            thread.start()
+            return thread
+
+    monkeypatch.setattr(build, "make_judge", lambda cfg, generator=None: Judge("belarus"))
+    question = "Why was the SCO summit important for Belarus?"
+    assert cli.main(["ask", "--json", question]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["shape"] == "open" and not out["refused"] and out["answer"].endswith("[1].")
+    assert "left out" in out["note"] and [c["ok"] for c in out["checks"]] == [True, False]
+    assert cli.main(["ask", question]) == 0
+    assert "(Note: 1 sentence of the reader's answer was left out" in capsys.readouterr().out
+
+    data = tmp_path / "set.jsonl"
+    rows = [{"id": "f1", "question": "Which country became the tenth member of the SCO?", "answer": "Belarus",
+             "keywords": [["belarus"]], "sources": ["000_be872feae246cb84.txt"], "answerable": True, "category": "single_fact"},
+            {"id": "o1", "question": question, "answer": "Belarus joined as the tenth member.",
+             "keywords": [["belarus"], ["tenth"]], "sources": ["000_be872feae246cb84.txt"], "answerable": True,
+             "category": "why"}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out_dir = tmp_path / "run"
+    assert cli.main(["eval", "--quiet", "--dataset", str(data), "--category", "open", "--out", str(out_dir),
+                     "--fail-under", "point_recall=1.0", "--fail-under", "sentence_support=1.0"]) == 0
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["open_questions"] == 1 and summary["questions"] == 0 and summary["point_recall"] == 1.0
+    assert "## Open questions" in (out_dir / "report.md").read_text() and "open-metrics" in (out_dir / "report.html").read_text()
+    assert cli.main(["eval", "--quiet", "--dataset", str(data), "--category", "compare", "--out", str(out_dir)]) == 2
+    assert "no questions of the categories" in capsys.readouterr().err
+
+
+def test_an_open_answer_of_true_sentences_that_answer_nothing_is_declined():
+    """Each sentence is stated by its quote, yet none answers the question (a near miss's premise):
+    nothing is shown, and it declines; once one answers, the held sentences are released together."""
+    class Judge(WordJudge):
+        def supports(self, sources, claim):
+            return 1.0
+
+    reply = "Engineers had rated the bridge poor in 2019. Mayor Ida Brun ordered an inquiry led by Hester Calloway."
+    steps = list(verify_steps_for(reply, Judge("collapsed")))
+    assert [type(s).__name__ for s in steps] == ["Verdict"]
+    assert steps[-1].refused and "do not answer the question" in steps[-1].reason
+
+    steps = list(verify_steps_for(reply, Judge("inquiry")))
+    assert [type(s).__name__ for s in steps] == ["Accepted", "Accepted", "Verdict"]  # held, then both at once
+    assert not steps[-1].refused and steps[-1].text.count("[") == 2
+
+
+def verify_steps_for(reply, judge):
+    from rag.verify import verify_steps
+
+    return verify_steps("Why did the council resign?", reply, EVIDENCE, judge, 0.5,
+                        article=lambda s: _text_with(EVIDENCE), shape=OPEN)
