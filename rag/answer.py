@@ -72,7 +72,7 @@ class Answer:
             "model": self.model,
             "raw": self.raw,
             "reason": self.reason,
-            "shape": self.shape,
+            **({"shape": self.shape} if self.shape else {}),  # the plain recipe has no shapes
             "note": self.note,
             "checks": [{"answer": c.answer, "cited": c.cited, "sentence": c.sentence,
                         "p_yes": None if c.p_yes is None else round(c.p_yes, 4), "ok": c.ok, "why": c.why,

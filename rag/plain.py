@@ -108,6 +108,6 @@ class PlainLlamaIndex:
         return Answer(
             question=question, text=text, refused=refused, citations=() if refused else citations,
             retrieved=tuple((n.node.metadata.get("file_name", ""), float(n.score or 0.0)) for n in nodes),
-            raw=text, model=self.generator.name,
+            raw=text, model=self.generator.name, shape="",
             timings={"total_s": total, "ttft_s": ttft or 0.0, "generate_s": total, "tokens": len(pieces)},
         )

@@ -381,6 +381,8 @@ MIN_OPEN_GROUNDING = 0.4
 # false refusals 0.19 / 0.19 / 0.31 and point recall 0.36 / 0.36 / 0.31; 0.55 declined no more. Trust first.
 MIN_RELEVANCE = 0.45
 _END = re.compile(r"[.!?…][\"”’')\]]*$")
+_CONNECTIVE = re.compile(r"^(?:However|But|Also|Additionally|Moreover|Furthermore|In addition|Meanwhile|Still|Yet|And)"
+                         r"\b,?\s+")
 
 
 _SENTENCE_END = re.compile(r"[.!?…][\"”’')]*((?:\s*\[\d+(?:\s*,\s*\d+)*\])*)\.?(?=\s+[A-Z0-9\"“‘'(]|\s*$)")
@@ -546,6 +548,10 @@ class OpenVerifier:
                                                highlights(check.answer, e, self.question)))
             marks.append(f"[{self.numbering[k]}]")
         body = _END.sub("", check.answer).rstrip(" ,;:")
+        if not self.pieces:  # "However, ..." leans on a sentence before it, which was dropped or never was
+            m = _CONNECTIVE.match(body)
+            if m and len(body) > m.end():
+                body = body[m.end()].upper() + body[m.end() + 1:]
         end = _END.search(check.answer).group(0)[:1]
         self.pieces.append(f"{body} {''.join(marks)}{end}")
         self.added.append(tuple(self.citations[shown:]))

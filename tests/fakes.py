@@ -68,12 +68,16 @@ def sources_in(messages: list[dict]) -> dict[int, str]:
 def extractive_reply(messages: list[dict]) -> str:
     """A reader that answers in a few words from the source sharing most words with the question: its
     first number the question lacks, else its capitalised words the question lacks (a name); cited.
-    NONE when no source shares a word."""
+    NONE when no source shares a word. Asked an open question, it gives that source sentence whole."""
+    from rag.prompts import OPEN_SYSTEM
+
     body = messages[-1]["content"]
     question = body.rsplit("Question:", 1)[1]
     q = set(content_terms(question))
     scored = [(len(q & set(content_terms(t))), -n, n, t) for n, t in sources_in(messages).items()]
     best = max(scored, default=None)
+    if messages[0]["content"] == OPEN_SYSTEM:  # an open question: the best source sentence, as a sentence
+        return (best[3].rstrip(" .") + ".") if best and best[0] else "The sources do not say."
     if best is None or best[0] == 0:
         return "NONE"
     n, text = best[2], best[3]

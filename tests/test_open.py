@@ -302,3 +302,9 @@ def verify_steps_for(reply, judge):
 
     return verify_steps("Why did the council resign?", reply, EVIDENCE, judge, 0.5,
                         article=lambda s: _text_with(EVIDENCE), shape=OPEN)
+
+
+def test_an_open_answer_does_not_start_with_a_word_leaning_on_a_dropped_sentence():
+    v = verify("What happened?", "It collapsed in 1998 in a flood. However, the bridge collapsed on Tuesday, killing three people.",
+               EVIDENCE, WordJudge("bridge"), 0.5, article=lambda s: _text_with(EVIDENCE), shape=OPEN)
+    assert v.text == "The bridge collapsed on Tuesday, killing three people [1]."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -239,6 +240,18 @@ def test_ask_through_llama_cpp_server_streams_a_cited_answer(llm_url, model_cach
     out = json.loads(proc.stdout)
     _assert_cited_belarus(out)
     assert out["model"] == "qwen2.5-coder-1.5b"
+
+    # an open question through the same server: sentences, each checked against the quotes it cites
+    proc = rag("--llm-url", llm_url, "ask", "--json", "What happened at the SCO summit in Astana?",
+               env={"RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_CACHE_DIR": str(model_cache)})
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["shape"] == "open" and out["raw"].strip()
+    if not out["refused"]:  # what the server wrote is checked, not shown as it came
+        from rag.metrics import answer_sentences
+
+        assert all(re.search(r"\[\d+\]", s) for s in answer_sentences(out["answer"]))
+        assert all(c["quote"] in ARTICLES[c["source"]] for c in out["citations"])
 
 
 def test_both_servers_run_the_eval(llm_url, chroma_url, model_cache, tmp_path):

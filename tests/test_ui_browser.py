@@ -201,3 +201,12 @@ def test_an_example_question_asks_it_and_the_answer_words_are_bold_in_the_quote(
     assert ans.inner_text() == "Belarus"
     assert ans.evaluate("e => getComputedStyle(e).fontWeight") == "700"
     shot(page, "07-example-and-answer-words")
+
+
+def test_an_open_question_gets_checked_sentences_with_their_sources(page):
+    """A why-question is answered in sentences, each ending in its marker, with the quotes below."""
+    answer = ask(page, "Why do Xi and Putin value the SCO?", 1)
+    text = answer.inner_text()
+    assert "[1]" in text and text.rstrip().endswith(".") and "checking" not in text
+    assert page.locator("#chat details.source mark").count() >= 1
+    shot(page, "08-open-question")
