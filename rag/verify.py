@@ -552,8 +552,8 @@ class OpenVerifier:
             m = _CONNECTIVE.match(body)
             if m and len(body) > m.end():
                 body = body[m.end()].upper() + body[m.end() + 1:]
-        end = _END.search(check.answer).group(0)[:1]
-        self.pieces.append(f"{body} {''.join(marks)}{end}")
+        end = _END.search(check.answer).group(0)  # '."' : the stop goes after the markers, the quote's close stays
+        self.pieces.append(f"{body}{end[1:]} {''.join(marks)}{end[:1]}")
         self.added.append(tuple(self.citations[shown:]))
 
     def verdict(self, refusal: str = "The articles don't say.") -> Verdict:

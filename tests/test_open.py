@@ -308,3 +308,10 @@ def test_an_open_answer_does_not_start_with_a_word_leaning_on_a_dropped_sentence
     v = verify("What happened?", "It collapsed in 1998 in a flood. However, the bridge collapsed on Tuesday, killing three people.",
                EVIDENCE, WordJudge("bridge"), 0.5, article=lambda s: _text_with(EVIDENCE), shape=OPEN)
     assert v.text == "The bridge collapsed on Tuesday, killing three people [1]."
+
+
+def test_a_sentence_ending_in_a_quote_keeps_its_closing_mark_before_the_markers():
+    ev = [_ev('Mayor Ida Brun said the inquiry would be "quick and open."')]
+    v = verify("What did the mayor say about the inquiry?", 'Mayor Ida Brun promised an inquiry that is "quick and open."',
+               ev, WordJudge("inquiry"), 0.5, article=lambda s: _text_with(ev), shape=OPEN)
+    assert v.text == 'Mayor Ida Brun promised an inquiry that is "quick and open" [1].'
