@@ -9,7 +9,7 @@ from typing import Iterator
 from . import prompts
 from .embed import CachedEmbedder, Embedder
 from .errors import InputError
-from .evidence import Evidence, lead_evidence, passage_evidence, select_evidence, select_open_evidence, with_speakers
+from .evidence import Evidence, lead_evidence, passage_evidence, select_evidence, with_speakers
 from .generate import Generator
 from .judge import MIN_JUDGE, Judge
 from .retrieve import HybridRetriever, ranked_sources
@@ -115,7 +115,7 @@ class Pipeline:
         self, store: ChromaStore, embedder: Embedder, generator: Generator,
         retriever: HybridRetriever | None = None, top_k: int = 8, evidence_k: int = 4,
         max_tokens: int = 48, judge: Judge | None = None, min_judge: float = MIN_JUDGE,
-        open_k: int = 8, open_max_tokens: int = 200, open_evidence: str = "passages",
+        open_k: int = 8, open_max_tokens: int = 200,
     ):
         self.store = store
         self.embedder = embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder)
@@ -128,7 +128,6 @@ class Pipeline:
         self.min_judge = min_judge
         self.open_k = open_k
         self.open_max_tokens = open_max_tokens
-        self.open_evidence = open_evidence
         self._texts: dict[str, str] = {}
 
     def refresh(self) -> None:
@@ -186,17 +185,14 @@ class Pipeline:
 
     def select(self, question: str, hits, shape: str = FACT) -> list[Evidence]:
         """The sentences the reader is shown, quotes widened to name their speaker: for a fact question
-        the best ``evidence_k``; for an open one ``open_k`` distinct points from several articles; for
-        an overview the articles' leading sentences."""
+        the best ``evidence_k``; for an open one the sentences of the best passages of several articles;
+        for an overview the articles' leading sentences (``open_k``)."""
         if shape == FACT:
             evidence = select_evidence(question, hits, self.embedder, k=2 * self.evidence_k, idf=self.retriever.keyword.idf)
             return with_speakers(evidence, self._article, self.evidence_k)
         if shape == OVERVIEW:
             return lead_evidence(self.overview_articles(question, hits), k=self.open_k)
-        if self.open_evidence == "passages":
-            return passage_evidence(hits)
-        evidence = select_open_evidence(question, hits, self.embedder, k=2 * self.open_k, idf=self.retriever.keyword.idf)
-        return with_speakers(evidence, self._article, self.open_k)
+        return passage_evidence(hits)
 
     def overview_articles(self, question: str, hits, most: int = 4) -> list:
         """The articles an overview is about: the one the question names (by its file name or title),

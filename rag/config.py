@@ -58,7 +58,7 @@ class Config:
     n_threads: int = 0
     n_ctx: int = 2048
     max_tokens: int = 48  # the reader answers in a few words
-    open_k: int = 8  # sentences an open question's reader is shown (distinct points, several articles)
+    open_k: int = 8  # leading sentences an overview's reader is shown ("What are these articles about?")
     open_max_tokens: int = 200  # an open answer: two to five sentences, about 120 words
     max_file_mb: float = 20.0
     chroma_url: str = ""  # a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000; empty: embedded, in index_dir

@@ -141,17 +141,15 @@ def _evidence(chosen: list[list]) -> list[Evidence]:
     ]
 
 
-def _pick(scored: list[tuple], k: int, dup_threshold: float, per_article: int | None = None) -> list[list]:
+def _pick(scored: list[tuple], k: int, dup_threshold: float) -> list[list]:
     """The best k, a near-duplicate (by shared words) folded into the one kept, noting its article in
-    ``also_in``; at most ``per_article`` from one article when given."""
+    ``also_in``."""
     chosen: list[list] = []
     for score, hit, a, b, text, terms in scored:
         dup = next((c for c in chosen if jaccard(terms, c[5]) >= dup_threshold), None)
         if dup is not None:
             if hit.chunk.source != dup[1].chunk.source and hit.chunk.source not in dup[6]:
                 dup[6].append(hit.chunk.source)
-            continue
-        if per_article and sum(c[1].chunk.source == hit.chunk.source for c in chosen) >= per_article:
             continue
         if len(chosen) < k:
             chosen.append([score, hit, a, b, text, terms, []])
@@ -163,26 +161,6 @@ def select_evidence(
 ) -> list[Evidence]:
     """The best k sentences for a fact question (``score_sentences``), near-duplicates folded."""
     return _evidence(_pick(score_sentences(question, hits, embedder, idf), k, dup_threshold))
-
-
-# Open questions (see shape.py) want distinct points from several articles: the outlets repeat each other,
-# so sentences sharing this share of words with one kept are folded into it, and no article gives more
-# than ``OPEN_PER_ARTICLE``. Shown in article order, so the reader meets each story as it was told.
-OPEN_DUP_THRESHOLD = 0.45
-OPEN_PER_ARTICLE = 3
-
-
-def select_open_evidence(
-    question: str, hits: list[Hit], embedder: Embedder, k: int = 8, idf=None,
-    dup_threshold: float = OPEN_DUP_THRESHOLD, per_article: int = OPEN_PER_ARTICLE,
-) -> list[Evidence]:
-    """The best k distinct sentences for an open question, at most ``per_article`` from one article,
-    grouped by article (best article first) and in article order within it."""
-    chosen = _pick(score_sentences(question, hits, embedder, idf), k, dup_threshold, per_article)
-    rank = {}
-    for c in chosen:
-        rank.setdefault(c[1].chunk.source, len(rank))
-    return _evidence(sorted(chosen, key=lambda c: (rank[c[1].chunk.source], c[2])))
 
 
 # Chunks an open question's reader reads whole. Corpus dev open questions: the evidence holds 0.53 of the

@@ -413,7 +413,7 @@ def claim_names(claim: str) -> set[str]:
     return names(rest)
 
 
-def claim_gap(claim: str, cited: str, question: str = "", min_share: float = MIN_OPEN_GROUNDING) -> str:
+def claim_gap(claim: str, cited: str, min_share: float = MIN_OPEN_GROUNDING) -> str:
     """Why the cited text does not state the claim ("" when it does): one of the claim's numbers or
     names missing from it, or too few of its other content words there. Unlike a short answer's
     grounding, what the question says counts too: "X walked out because Y" must be stated, X and the
@@ -455,6 +455,7 @@ class OpenVerifier:
         self.question, self.evidence, self.judge = question, evidence, judge
         self.min_judge, self.article, self.min_share = min_judge, article, min_share
         self.min_relevance = min_relevance
+        self.terms = [set(content_terms(e.text)) for e in evidence]  # each sentence's, once for every claim
         self.checks: list[Check] = []
         self.numbering: dict[int, int] = {}
         self.citations: list[Citation] = []
@@ -465,28 +466,30 @@ class OpenVerifier:
         self.released = 0
         self.check_s, self.judge_calls = 0.0, 0
 
-    def _p_yes(self, cited: str, claim: str) -> float | None:
-        if self.judge is None:
-            return None
+    def _timed(self, call, *args) -> float:
+        """A check model call, its time and count kept for the verdict."""
         t = time.perf_counter()
-        score = self.judge.supports(cited, claim)
+        score = call(*args)
         self.check_s += time.perf_counter() - t
         self.judge_calls += 1
         return score
+
+    def _p_yes(self, cited: str, claim: str) -> float | None:
+        return None if self.judge is None else self._timed(self.judge.supports, cited, claim)
 
     def _grounded(self, claim: str, hints: list[int]) -> list[tuple[int, ...]]:
         """Evidence that states the claim: single sentences (the reader's hints first, then by shared
         words), then pairs; best two candidates."""
         ev = self.evidence
         c_terms = set(content_terms(claim))
-        overlap = {n: sum(found(t, set(content_terms(e.text))) for t in c_terms) for n, e in enumerate(ev, 1)}
+        overlap = {n: sum(found(t, terms) for t in c_terms) for n, terms in enumerate(self.terms, 1)}
         order = [n for n in hints if 1 <= n <= len(ev)]
         order += sorted((n for n in overlap if n not in order), key=lambda n: -overlap[n])
-        out = [(n,) for n in order if not claim_gap(claim, ev[n - 1].text, self.question, self.min_share)]
+        out = [(n,) for n in order if not claim_gap(claim, ev[n - 1].text, self.min_share)]
         if not out:
             best = order[:4]
             out = [(a, b) for i, a in enumerate(best) for b in best[i + 1:]
-                   if not claim_gap(claim, f"{ev[a - 1].text} {ev[b - 1].text}", self.question, self.min_share)]
+                   if not claim_gap(claim, f"{ev[a - 1].text} {ev[b - 1].text}", self.min_share)]
         return out[:2]
 
     def check(self, sentence: str) -> Check:
@@ -499,10 +502,7 @@ class OpenVerifier:
             self._keep(check)
             if not self.answers:
                 cited = " ".join(self.evidence[k - 1].text for k in (check.sentence, check.also) if k)
-                t = time.perf_counter()
-                self.relevance.append(self.judge.p_yes(self.question, cited))
-                self.check_s += time.perf_counter() - t
-                self.judge_calls += 1
+                self.relevance.append(self._timed(self.judge.p_yes, self.question, cited))
                 self.answers = self.relevance[-1] >= self.min_relevance
         return check
 
@@ -520,7 +520,7 @@ class OpenVerifier:
         grounded = self._grounded(claim, hints)
         if not grounded:
             near = ([n for n in hints if 1 <= n <= len(self.evidence)] or [1])[0]
-            why = claim_gap(claim, self.evidence[near - 1].text, self.question, self.min_share) if self.evidence else "no sources"
+            why = claim_gap(claim, self.evidence[near - 1].text, self.min_share) if self.evidence else "no sources"
             return Check(claim, cited, why=f"not stated in the sources: {why}")
         first = None
         for group in grounded:

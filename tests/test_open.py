@@ -88,9 +88,9 @@ EVIDENCE = [
 
 
 def test_claim_gap_wants_every_number_and_name_in_the_cited_text():
-    assert claim_gap("The bridge collapsed on Tuesday, killing three people.", EVIDENCE[0].text, "What happened?") == ""
-    assert "4" in claim_gap("The bridge collapsed, killing 4 people.", EVIDENCE[0].text, "What happened?")
-    assert "calloway" in claim_gap("The bridge was inspected by Calloway in 2019.", EVIDENCE[1].text, "What happened?")
+    assert claim_gap("The bridge collapsed on Tuesday, killing three people.", EVIDENCE[0].text) == ""
+    assert "4" in claim_gap("The bridge collapsed, killing 4 people.", EVIDENCE[0].text)
+    assert "calloway" in claim_gap("The bridge was inspected by Calloway in 2019.", EVIDENCE[1].text)
 
 
 def test_open_verifier_keeps_stated_sentences_drops_the_rest_and_says_so():
