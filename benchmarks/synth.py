@@ -11,7 +11,7 @@ import random
 import re
 from pathlib import Path
 
-from rag.followup import names_in
+from rag.conversation import names_in
 from rag.text import sentence_spans
 
 FIRST = "Amara Bruno Chen Dana Elif Farid Greta Hugo Ines Jonas Kaito Lena Mateo Nadia Oskar Priya Rafael Sana Tomas Vera".split()

@@ -7,15 +7,16 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from . import prompts
+from .conversation import MORE, NEW, SOURCE, WHY, Resolved, Rewriter, RuleRewriter, Turn, names_in
 from .embed import CachedEmbedder, Embedder
 from .errors import InputError
 from .evidence import Evidence, lead_evidence, passage_evidence, select_evidence, with_speakers
 from .generate import Generator
 from .judge import MIN_JUDGE, Judge
 from .retrieve import HybridRetriever, ranked_sources
-from .shape import FACT, OVERVIEW, shape_of
+from .shape import FACT, OPEN, OVERVIEW, shape_of
 from .store import ChromaStore
-from .text import content_terms
+from .text import content_terms, number_values, sentence_spans
 from .verify import Accepted, Check, Citation, Verdict, verify_steps
 
 __all__ = ["Answer", "Citation", "Pipeline", "Sentence", "Token", "check_question"]
@@ -55,6 +56,8 @@ class Answer:
     checks: tuple[Check, ...] = ()
     shape: str = FACT
     note: str = ""  # what was left out of the answer, for the reader
+    searched: str = ""  # the question as answered: a follow-up in its standalone form ("" when the same)
+    followup: str = NEW  # how the question was read in its conversation (conversation.Resolved.kind)
 
     def to_dict(self) -> dict:
         """The fields of an eval results line, plus timings and the model's raw reply."""
@@ -74,6 +77,8 @@ class Answer:
             "reason": self.reason,
             **({"shape": self.shape} if self.shape else {}),  # the plain recipe has no shapes
             "note": self.note,
+            "searched": self.searched or self.question,
+            "followup": self.followup,
             "checks": [{"answer": c.answer, "cited": c.cited, "sentence": c.sentence,
                         "p_yes": None if c.p_yes is None else round(c.p_yes, 4), "ok": c.ok, "why": c.why,
                         "bridge": c.bridge, "also": c.also}
@@ -93,6 +98,27 @@ def _name_words(article) -> str:
 
     stem = re.sub(r"\.\w+$", "", article.source)
     return " ".join(re.split(r"[-_.\s]+", stem)) + " " + (article.title or "")
+
+
+def _stating_sentence(text: str, answer: str, question: str) -> tuple[int, int] | None:
+    """The span of the sentence of ``text`` that states ``answer`` best: all its numbers and names, and
+    most of its words, the question's words breaking ties. None when no sentence does."""
+    if not answer:
+        return None
+    a_numbers, a_names = number_values(answer), {n.lower() for n in names_in(answer)}
+    a_terms, q_terms = set(content_terms(answer)), set(content_terms(question))
+    best, best_score = None, 0.0
+    for a, b in sentence_spans(text):
+        sentence = text[a:b]
+        low = sentence.lower()
+        if not a_numbers <= number_values(sentence) or not all(n in low for n in a_names):
+            continue
+        terms = set(content_terms(sentence))
+        share = len(a_terms & terms) / max(1, len(a_terms))
+        score = share + 0.1 * len(q_terms & terms) / max(1, len(q_terms))
+        if share >= 0.5 and score > best_score:
+            best, best_score = (a, b), score
+    return best
 
 
 def check_question(question: str) -> str:
@@ -115,7 +141,7 @@ class Pipeline:
         self, store: ChromaStore, embedder: Embedder, generator: Generator,
         retriever: HybridRetriever | None = None, top_k: int = 8, evidence_k: int = 4,
         max_tokens: int = 48, judge: Judge | None = None, min_judge: float = MIN_JUDGE,
-        open_k: int = 8, open_max_tokens: int = 200,
+        open_k: int = 8, open_max_tokens: int = 200, rewriter: Rewriter | None = None,
     ):
         self.store = store
         self.embedder = embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder)
@@ -128,6 +154,7 @@ class Pipeline:
         self.min_judge = min_judge
         self.open_k = open_k
         self.open_max_tokens = open_max_tokens
+        self.rewriter = rewriter or RuleRewriter()
         self._texts: dict[str, str] = {}
 
     def refresh(self) -> None:
@@ -135,26 +162,38 @@ class Pipeline:
         self.retriever.refresh()
         self._texts.clear()
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, history: list[Turn] = ()) -> Answer:
         answer = None
-        for event in self.stream(question):
+        for event in self.stream(question, history=history):
             if isinstance(event, Answer):
                 answer = event
         return answer
 
-    def stream(self, question: str, top_k: int | None = None) -> Iterator[Token | Sentence | Answer]:
+    def stream(self, question: str, top_k: int | None = None, history: list[Turn] = ()) -> Iterator[Token | Sentence | Answer]:
         """Yield ``Token``s while the reader writes, then (open questions) each ``Sentence`` as it is
-        checked, then the checked ``Answer``. The steps: shape, evidence, read, verify, answer or decline."""
+        checked, then the checked ``Answer``. The steps: resolve the question in its conversation
+        (``history``, earlier ``Turn``s), shape, evidence, read, verify, answer or decline."""
         question = check_question(question)
         t0 = time.perf_counter()
-        shape = shape_of(question)
-        hits = self.retriever.search(question, top_k or self.top_k)
+        resolved = self.rewriter.resolve(question, list(history))
+        t_resolve = time.perf_counter() - t0
+        if resolved.kind == SOURCE:  # "Which article says that?": the last answer's articles, no reader
+            yield self.sources_answer(question, resolved, t0)
+            return
+        searched = resolved.question
+        shape = OPEN if resolved.kind in (WHY, MORE) else shape_of(searched)
+        hits = self.retriever.search(searched, top_k or self.top_k)
+        if resolved.sources:  # "Why?", "Tell me more": the last answer's articles first
+            hits = sorted(hits, key=lambda h: h.chunk.source not in resolved.sources)
         t1 = time.perf_counter()
-        evidence = self.select(question, hits, shape)
+        evidence = self.select(searched, hits, shape)
         t2 = time.perf_counter()
-        timings = {"retrieve_s": t1 - t0, "evidence_s": t2 - t1, "ttft_s": 0.0, "generate_s": 0.0, "tokens": 0}
+        timings = {"resolve_s": t_resolve, "retrieve_s": t1 - t0 - t_resolve, "evidence_s": t2 - t1, "ttft_s": 0.0,
+                   "generate_s": 0.0, "tokens": 0}
         base = dict(question=question, retrieved=tuple(ranked_sources(hits)), evidence=tuple(evidence),
-                    model=self.generator.name, shape=shape)
+                    model=self.generator.name, shape=shape, searched=searched if resolved.rewritten else "",
+                    followup=resolved.kind)
+        question = searched  # read and checked as it stands alone
         if not evidence:
             timings.update(total_s=time.perf_counter() - t0, check_s=0.0, checks=0)
             yield Answer(text=prompts.REFUSAL, refused=True, timings=timings,
@@ -182,6 +221,36 @@ class Pipeline:
                        check_s=verdict.check_s, checks=verdict.judge_calls, total_s=time.perf_counter() - t0)
         yield Answer(text=verdict.text, refused=verdict.refused, citations=verdict.citations, raw=raw,
                      timings=timings, reason=verdict.reason, checks=verdict.checks, note=verdict.note, **base)
+
+    def sources_answer(self, question: str, resolved: Resolved, t0: float) -> Answer:
+        """"Which article says that?": each article of the last answer, cited with the sentence that
+        states it. "Who else reported it?": the other articles in the library with such a sentence."""
+        about = resolved.about
+        also = resolved.question.startswith("Which other")
+        base = dict(question=question, model="", shape=FACT, searched=resolved.question, followup=SOURCE)
+        claim = f"{about.standalone} {about.plain_answer}"
+        if also:
+            hits = self.retriever.search(claim, self.top_k)
+            candidates = [s for s, _ in ranked_sources(hits) if s not in about.sources]
+        else:
+            candidates = list(about.sources)
+        citations = []
+        for source in candidates:
+            found = _stating_sentence(self._article(source), about.plain_answer, about.standalone)
+            if found:
+                a, b = found
+                stored = self.store.article(source)
+                text = self._article(source)
+                citations.append(Citation(len(citations) + 1, source, text[a:b], a, b, stored.title if stored else ""))
+        timings = {"total_s": time.perf_counter() - t0, "check_s": 0.0, "checks": 0}
+        if not citations:
+            why = ("no other article in the library states it" if also else
+                   "the last answer cited no article" if not about.sources else "its articles no longer state it")
+            text = "No other article in the library says it." if also else prompts.REFUSAL
+            return Answer(text=text, refused=True, timings=timings, reason=why, **base)
+        names = "; ".join(f"{('“' + c.title + '” ') if c.title else ''}({c.source}) [{c.n}]" for c in citations)
+        return Answer(text=f"{names}.", refused=False, citations=tuple(citations), timings=timings,
+                      reason="the articles that state the last answer", **base)
 
     def select(self, question: str, hits, shape: str = FACT) -> list[Evidence]:
         """The sentences the reader is shown, quotes widened to name their speaker: for a fact question

@@ -124,7 +124,10 @@ def make_pipeline(cfg: Config, store: ChromaStore | None = None, embedder: Embed
     store = store or make_store(cfg)
     embedder = embedder or make_embedder(cfg)
     generator = generator or make_generator(cfg)
-    return Pipeline(store=store, embedder=embedder, generator=generator,
+    from .conversation import ModelRewriter, RuleRewriter
+
+    rewriter = ModelRewriter(generator) if cfg.rewriter == "model" else RuleRewriter()
+    return Pipeline(store=store, embedder=embedder, generator=generator, rewriter=rewriter,
                     judge=make_judge(cfg, generator) if judge is _FROM_CONFIG else judge, min_judge=cfg.min_judge,
                     top_k=cfg.top_k, evidence_k=cfg.evidence_k, max_tokens=cfg.max_tokens, open_k=cfg.open_k,
                     open_max_tokens=cfg.open_max_tokens)

@@ -40,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
     ask.add_argument("--top-k", type=int, help="passages to retrieve (default 8)")
     ask.add_argument("--no-stream", action="store_true", help="do not show the reply while it is generated")
+    ask.add_argument("--history", metavar="FILE", help="earlier turns of the conversation, JSON lines of "
+                     "{\"question\", \"answer\"} (as --json prints them); - reads them from stdin")
+
+    chat = sub.add_parser("chat", help="a conversation in the terminal: follow-ups are read in context")
+    chat.add_argument("--model", help="packaged model name or path to a .gguf file (env RAG_MODEL)")
+    chat.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
+    chat.add_argument("--top-k", type=int, help="passages to retrieve (default 8)")
+    chat.add_argument("--no-stream", action="store_true", help="do not show the reply while it is generated")
 
     lst = sub.add_parser("list", help="list indexed articles with their chunk counts")
     lst.add_argument("--json", action="store_true")
@@ -137,27 +145,51 @@ def cmd_ingest(args) -> int:
     return 1 if report.failed else 0
 
 
-def cmd_ask(args) -> int:
-    from .answer import Answer, Sentence, Token, check_question
+def _history(spec: str | None) -> list:
+    """Earlier turns from ``--history FILE`` (or - for stdin); InputError naming what is wrong."""
+    from .conversation import read_history
+
+    if not spec:
+        return []
+    try:
+        text = sys.stdin.read() if spec == "-" else Path(spec).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read the history file {spec}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"the history file {spec} is not UTF-8 text") from None
+    try:
+        return read_history(text)
+    except ValueError as exc:
+        raise InputError(f"{spec}: {exc}") from None
+
+
+def _session(args, progress: bool = True):
+    """The models, the index and the pipeline for ask and chat; the check model loading in the background."""
     from .build import ensure_index, make_embedder, make_generator, make_judge, make_pipeline, make_store
 
-    question = check_question(args.question)  # fail fast, before any model loads
     cfg = _config(args, model=args.model, judge_model=args.judge_model, top_k=args.top_k)
     generator = make_generator(cfg).load()  # a missing model or a server that is down fails before any indexing
     judge = make_judge(cfg, generator)  # so does a missing check model; the reader's own model is shared
     store = make_store(cfg)
     embedder = make_embedder(cfg)
-    ensure_index(cfg, store, embedder, progress=True)  # progress goes to stderr; stdout stays JSON
+    ensure_index(cfg, store, embedder, progress=progress)  # progress goes to stderr; stdout stays JSON
     pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator, judge=judge)
     # The check model maps in while the embedder loads and the answer is written. llama.cpp silences
     # the process's stdout and stderr while a model loads, so it starts only after the index is
     # ready (its progress bar stays visible), and an error waits for the load before it is printed.
     # (Live tokens written while it loads can be missing from the dim preview; the answer is printed whole.)
     loading = judge.load_in_background() if judge is not None else None
-    live = not args.json and not args.no_stream and sys.stderr.isatty()
+    return pipeline, loading
+
+
+def _answer(pipeline, question: str, history: list, live: bool, loading=None):
+    """Run one question through the pipeline, showing the draft and the checked sentences on stderr
+    as they come when ``live``; the checked ``Answer``."""
+    from .answer import Answer, Sentence, Token
+
     answer, checked = None, []
     try:
-        for event in pipeline.stream(question):
+        for event in pipeline.stream(question, history=history):
             if isinstance(event, Token) and live:
                 sys.stderr.write(f"\x1b[2m{event.text}\x1b[0m")
                 sys.stderr.flush()
@@ -173,6 +205,17 @@ def cmd_ask(args) -> int:
         raise
     if live:
         sys.stderr.write("\r\x1b[2K\n")
+    return answer
+
+
+def cmd_ask(args) -> int:
+    from .answer import check_question
+
+    question = check_question(args.question)  # fail fast, before any model loads
+    history = _history(args.history)
+    pipeline, loading = _session(args)
+    live = not args.json and not args.no_stream and sys.stderr.isatty()
+    answer = _answer(pipeline, question, history, live, loading)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -180,10 +223,54 @@ def cmd_ask(args) -> int:
     return 0
 
 
+CHAT_HELP = "Ask about the articles. Follow-ups are read in context. /new starts a new conversation, /quit ends."
+NEW_CHAT = {"/new", "/reset", "new conversation", "/clear"}
+
+
+def cmd_chat(args) -> int:
+    """A conversation in the terminal: each answer printed as `rag ask` prints it, follow-ups read in context."""
+    from .answer import check_question
+    from .conversation import Turn
+
+    pipeline, loading = _session(args)
+    live = not args.no_stream and sys.stderr.isatty()
+    tty = sys.stdin.isatty()
+    print(CHAT_HELP, file=sys.stderr)
+    history: list = []
+    while True:
+        try:
+            line = input("you> " if tty else "")
+        except EOFError:
+            break
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+            break
+        line = line.strip()
+        if not line:
+            continue
+        if line.lower() in ("/quit", "/exit", "/q"):
+            break
+        if line.lower() in NEW_CHAT:
+            history = []
+            print("(New conversation.)", flush=True)
+            continue
+        try:
+            question = check_question(line)
+            answer = _answer(pipeline, question, history, live, loading)
+        except InputError as exc:
+            print(f"rag: {exc}", file=sys.stderr)
+            continue
+        print(format_answer(answer, bold=sys.stdout.isatty()) + "\n", flush=True)
+        history.append(Turn.of(question, answer))
+    return 0
+
+
 def format_answer(answer, bold: bool = False) -> str:
     """The answer, then each source with its quote; the words that carry the answer are marked in the
     quote (bold on a terminal, else between ** **)."""
     lines = [answer.text]
+    if answer.searched and answer.searched != answer.question:
+        lines.append(f"(Searched for: “{answer.searched}”)")
     if answer.note:
         lines.append(f"(Note: {answer.note})")
     if answer.refused:
@@ -343,12 +430,12 @@ def cmd_eval(args) -> int:
     return 1 if failures else 0
 
 
-COMMANDS = {"eval": cmd_eval, "ingest": cmd_ingest, "ask": cmd_ask, "list": cmd_list, "remove": cmd_remove,
+COMMANDS = {"eval": cmd_eval, "ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "list": cmd_list, "remove": cmd_remove,
             "models": cmd_models, "ui": cmd_ui, "config": cmd_config}
 
 # Read-only commands whose process may end at once: tearing down torch, llama.cpp and Chroma
 # takes about a second after the answer is printed, and nothing is left to save.
-FAST_EXIT = {"ask", "list", "config", "models"}
+FAST_EXIT = {"ask", "chat", "list", "config", "models"}
 
 
 def entry() -> None:

@@ -61,6 +61,9 @@ class Config:
     open_k: int = 8  # leading sentences an overview's reader is shown ("What are these articles about?")
     open_max_tokens: int = 200  # an open answer: two to five sentences, about 120 words
     max_file_mb: float = 20.0
+    # who turns a follow-up into a question that stands alone: "rules" (no model, no time) or "model" (the
+    # reader writes it: for a stronger model on a server; conversation.ModelRewriter)
+    rewriter: str = "rules"
     chroma_url: str = ""  # a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000; empty: embedded, in index_dir
     llm_url: str = ""  # an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1; empty: the packaged model in-process
     llm_model: str = ""  # the model name the server knows; empty: the server's only model
@@ -114,6 +117,8 @@ class Config:
         for name in ("n_ctx", "max_tokens", "open_k", "open_max_tokens"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.rewriter not in ("rules", "model"):
+            raise InputError(f"rewriter must be 'rules' or 'model', got {self.rewriter!r}")
         if self.n_threads < 0:
             raise InputError(f"n_threads must be 0 (all cores) or more, got {self.n_threads}")
         if self.max_file_mb <= 0:

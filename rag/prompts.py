@@ -115,3 +115,26 @@ def _open_turn(question: str, evidence: list[tuple[str, str]]) -> str:
 def open_messages(question: str, evidence: list[tuple[str, str]]) -> list[dict[str, str]]:
     """Chat messages for the open reader: numbered sources as (article title, sentence)."""
     return [{"role": "system", "content": OPEN_SYSTEM}, {"role": "user", "content": _open_turn(question, evidence)}]
+
+
+# The follow-up rewrite, when a model does it (conversation.ModelRewriter; a stronger model on a server).
+REWRITE_SYSTEM = (
+    "You rewrite the last question of a conversation about news articles so that it can be understood "
+    "without the conversation: replace pronouns and fill in what it leaves out, from the earlier questions "
+    "and answers. Keep its meaning and its words otherwise. Reply with the rewritten question only."
+)
+REWRITE_GRAMMAR = r"""
+root ::= [A-Z] [^\n]* "?"
+"""
+
+
+def rewrite_messages(question: str, history) -> list[dict[str, str]]:
+    """Chat messages for the rewrite: the earlier turns (``conversation.Turn``) as Q/A lines, then the
+    question to rewrite."""
+    lines = []
+    for t in history:
+        lines.append(f"Q: {t.standalone}")
+        lines.append(f"A: {t.plain_answer or 'The articles do not say.'}")
+    convo = "\n".join(lines)
+    return [{"role": "system", "content": REWRITE_SYSTEM},
+            {"role": "user", "content": f"Conversation:\n{convo}\n\nLast question: {question.strip()}\nRewritten:"}]

@@ -14,11 +14,10 @@ from typing import Callable, Iterable
 from rag.answer import Answer, Sentence, Token
 from rag.config import Config
 from rag.errors import InputError, RagError
-from rag.followup import rewrite
 from rag.parse import SUPPORTED
 from rag.store import StoredArticle
 
-from .render import render_answer, render_checked, render_error, render_partial
+from .render import render_answer, render_checked, render_error, render_partial, turns_from_chat
 
 EXAMPLES_FILE = "examples.json"  # in the seeds folder: [{"question": ..., "sources": [seed file names]}]
 
@@ -242,8 +241,7 @@ def build_app(runtime: Runtime):
             gr.Warning("Type a question about the articles first.")
             yield history, ""
             return
-        previous = [message_text(m.get("content")) for m in history if m.get("role") == "user"]
-        searched = rewrite(question, previous)
+        turns = turns_from_chat(history, message_text)  # the conversation so far, read back from the chat
         history.append({"role": "user", "content": question})
         history.append({"role": "assistant", "content": render_partial("")})
         yield history, ""
@@ -251,7 +249,7 @@ def build_app(runtime: Runtime):
         try:
             pipeline = runtime.pipeline(model)
             draft, checked = "", []
-            for event in pipeline.stream(searched, top_k=int(top_k)):
+            for event in pipeline.stream(question, top_k=int(top_k), history=turns):
                 if isinstance(event, Token):
                     draft += event.text
                     history[-1] = {"role": "assistant", "content": render_partial(draft)}
@@ -262,7 +260,7 @@ def build_app(runtime: Runtime):
                     yield history, ""
                 elif isinstance(event, Answer):
                     content = render_answer(event, runtime.article, uid, show_scores=bool(show_scores),
-                                            searched_for=searched if searched != question else None)
+                                            searched_for=event.searched or None)
                     history[-1] = {"role": "assistant", "content": content}
                     yield history, ""
         except InputError as exc:

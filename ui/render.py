@@ -11,6 +11,7 @@ import re
 from typing import Callable, Iterable
 
 from rag.answer import Answer, Citation
+from rag.conversation import Turn
 from rag.store import StoredArticle
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -85,7 +86,10 @@ def render_answer(
     """The chat message for a checked answer: text with clickable markers, then its sources."""
     text = html.escape(answer.text, quote=False)
     text = _MARKER.sub(lambda m: f"<a class='cite to-{uid}-{m.group(1)}' href='#'>[{m.group(1)}]</a>", text)
-    parts = [f"<div class='answer{' declined' if answer.refused else ''}'>{text}</div>"]
+    # The shape and the kind of turn ride in classes (Gradio's sanitiser keeps those): the chat history the
+    # page sends back is enough to read the next follow-up (``turn_from_message``).
+    kinds = f" shape-{answer.shape or 'fact'} turn-{answer.followup}"
+    parts = [f"<div class='answer{' declined' if answer.refused else ''}{kinds}'>{text}</div>"]
     if answer.note:
         parts.append(f"<div class='note'>{_esc(answer.note)}</div>")
     if searched_for:
@@ -121,3 +125,43 @@ def render_checked(sentences, uid: str) -> str:
 def render_partial(text: str) -> str:
     """The reply while the model is still writing: shown as drafted, checked only at the end."""
     return f"<div class='draft'>{_esc(text)}▌</div>"
+
+
+_ANSWER_DIV = re.compile(r"<div class=['\"]answer([^'\"]*)['\"]>(.*?)</div>", re.S)
+_SEARCHED = re.compile(r"<div class=['\"]rewritten['\"]>Searched for: “(.*?)”</div>", re.S)
+_FILE = re.compile(r"<span class=['\"]file['\"]>(.*?)</span>", re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def turn_from_message(question: str, content: str) -> Turn | None:
+    """An earlier turn of the chat, read back from the assistant's message as ``render_answer`` wrote it
+    (or as plain text, from a client of the API); None for an error or a reply still being written."""
+    if "class='error'" in content or "class=\"error\"" in content or "class='draft'" in content:
+        return None
+    m = _ANSWER_DIV.search(content)
+    if not m:  # plain text: the answer itself
+        text = content.strip()
+        return Turn(question, text, refused=text.lower().startswith("the articles don't say")) if text else None
+    classes = m.group(1).split()
+    text = html.unescape(_TAG.sub("", m.group(2))).strip()
+    searched = _SEARCHED.search(content)
+    sources = tuple(dict.fromkeys(html.unescape(f) for f in _FILE.findall(content)))
+    shape = next((c[6:] for c in classes if c.startswith("shape-")), "fact")
+    kind = next((c[5:] for c in classes if c.startswith("turn-")), "new")
+    return Turn(question, text, html.unescape(searched.group(1)) if searched else "", "declined" in classes,
+                sources, shape, kind)
+
+
+def turns_from_chat(messages: list[dict], text_of: Callable[[object], str]) -> list[Turn]:
+    """The conversation so far, from the chat's messages (user, assistant, user, ...)."""
+    turns, question = [], None
+    for m in messages or []:
+        role, content = m.get("role"), text_of(m.get("content"))
+        if role == "user":
+            question = content
+        elif role == "assistant" and question is not None:
+            turn = turn_from_message(question, content)
+            if turn is not None:
+                turns.append(turn)
+            question = None
+    return turns
