@@ -43,7 +43,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-KEY_ORDER = ["id", "question", "answer", "keywords", "sources", "answerable", "split", "category"]
+KEY_ORDER = ["id", "conversation", "turn", "question", "standalone", "answer", "keywords", "sources", "answerable", "split",
+             "category", "followup", "wrong_side"]
 REQUIRED_KEYS = ["id", "question", "answer", "keywords", "sources", "answerable", "category"]
 CATEGORIES = {
     "single_fact",
@@ -56,7 +57,10 @@ CATEGORIES = {
     "number_date",
     "attribution",
     "unanswerable",
+    "source",  # a conversation turn "Which article says that?": its keywords name the articles (file or title)
 }
+# The forms of a conversation turn (``followup``): how it leans on the turns before it.
+FOLLOWUP_FORMS = {"first", "pronoun", "ellipsis", "why", "more", "source", "topic_change"}
 # Open questions: summaries, "why", descriptions, lists, comparisons and overviews. Their keyword groups
 # are the reference points of a good answer (OPEN_POINTS groups); an open question may be a near miss
 # (answerable false) and keep its category.
@@ -285,7 +289,11 @@ def check_full(path, seeds_dir=None, strict: bool = False) -> tuple[list[str], l
                         item_errors.append(f"{where}: source file not found: {seeds / name}")
                     else:
                         texts[name] = text
-            if keywords_ok and keywords and texts and len(texts) == len(set(sources)):
+            if category == "source":  # its keywords are the articles' file names or titles, not their words
+                if keywords_ok and not any(alt in sources or any(alt.lower() in t.lower()[:300] for t in texts.values())
+                                           for g in keywords for alt in g):
+                    item_errors.append(f"{where}: a source turn's keywords must name its sources (file or title)")
+            elif keywords_ok and keywords and texts and len(texts) == len(set(sources)):
                 for group in keywords:
                     if not any(group_matches(group, t) for t in texts.values()):
                         item_errors.append(
@@ -312,7 +320,36 @@ def check_full(path, seeds_dir=None, strict: bool = False) -> tuple[list[str], l
             if len(splits) > 1:
                 errors.append(f"article {name} is cited by questions of several splits {sorted(map(str, splits))}: "
                               "split by event, not by question")
+    errors += conversation_errors([obj for _, obj in items if isinstance(obj, dict)])
     return errors, warnings, good
+
+
+def conversation_errors(objs: list[dict]) -> list[str]:
+    """A conversation set's structure: turns 1..n in file order, the first a standalone "first", each
+    with a ``standalone`` form (the question itself for "first" and "topic_change"), one split each."""
+    turns = [o for o in objs if "conversation" in o or "turn" in o]
+    if not turns:
+        return []
+    errors, by_conv = [], {}
+    for o in turns:
+        by_conv.setdefault(o.get("conversation"), []).append(o)
+        where = o.get("id", "?")
+        if o.get("followup") not in FOLLOWUP_FORMS:
+            errors.append(f"{where}: followup must be one of {sorted(FOLLOWUP_FORMS)}")
+        if not isinstance(o.get("standalone"), str) or not o["standalone"].strip():
+            errors.append(f"{where}: a conversation turn needs its 'standalone' form")
+        elif o.get("followup") in ("first", "topic_change") and o["standalone"] != o.get("question"):
+            errors.append(f"{where}: a {o['followup']} turn stands alone: 'standalone' must be the question")
+        if o.get("wrong_side") is not None and not _is_str_list(o["wrong_side"]):
+            errors.append(f"{where}: 'wrong_side' must be a list of strings")
+    for conv, ts in by_conv.items():
+        if [t.get("turn") for t in ts] != list(range(1, len(ts) + 1)):
+            errors.append(f"conversation {conv}: turns must be 1..n in file order")
+        if ts[0].get("followup") != "first":
+            errors.append(f"conversation {conv}: turn 1 must be 'first'")
+        if len({t.get("split") for t in ts}) > 1:
+            errors.append(f"conversation {conv}: all its turns must be of one split")
+    return errors
 
 
 def check(path, seeds_dir=None, strict: bool = False) -> list[str]:

@@ -400,7 +400,7 @@ def cmd_eval(args) -> int:
     fns = {}
     if args.pipeline in ("ours", "both"):
         pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator, judge=judge)
-        fns["ours"] = lambda q: pipeline.ask(q).to_dict()
+        fns["ours"] = lambda q, history=(): pipeline.ask(q, history=history).to_dict()
     if args.pipeline in ("plain-llamaindex", "both"):
         from .plain import PlainLlamaIndex
 
@@ -408,7 +408,7 @@ def cmd_eval(args) -> int:
 
         # an open answer needs room: the same budget as ours when the set has open questions
         plain = PlainLlamaIndex(store, embedder, generator, max_tokens=200 if any(map(is_open_item, items)) else 96)
-        fns["plain-llamaindex"] = lambda q: plain.ask(q).to_dict()
+        fns["plain-llamaindex"] = lambda q, history=(): plain.ask(q).to_dict()  # the plain recipe keeps no conversation
     summaries = run_all(fns, items, articles, args.out, cfg.model, str(args.dataset), args.split,
                         progress=not args.quiet)
     names = list(summaries)

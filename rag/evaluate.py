@@ -36,7 +36,7 @@ def load_dataset(path: Path, split: str | None = None, limit: int | None = None,
                 raise InputError(f"{path.name} line {n}: field {key!r} missing or not a {typ.__name__}")
         if item["id"] in ids:
             raise InputError(f"{path.name} line {n}: duplicate id {item['id']!r}")
-        problem = _reference_problem(item)
+        problem = _reference_problem(item) or _turn_problem(item)
         if problem:
             raise InputError(f"{path.name} line {n}: {problem}")
         ids.add(item["id"])
@@ -53,8 +53,18 @@ def load_dataset(path: Path, split: str | None = None, limit: int | None = None,
             raise InputError(f"{path.name}: no questions of the categories {categories!r}")
     if every < 1:
         raise InputError(f"--every takes 1 or more, not {every}")
+    if is_conversation_set(items):  # whole conversations: every Nth, in file order, turns in order
+        names = list(dict.fromkeys(i["conversation"] for i in items))
+        keep = set(names[::every][:limit] if limit else names[::every])
+        return sorted((i for i in items if i["conversation"] in keep),
+                      key=lambda i: (names.index(i["conversation"]), i["turn"]))
     items = items[::every]
     return items[:limit] if limit else items
+
+
+def is_conversation_set(items: list[dict]) -> bool:
+    """A set of conversations: each turn has ``conversation`` and ``turn`` (and ``standalone``)."""
+    return bool(items) and all("conversation" in i and "turn" in i for i in items)
 
 
 def _reference_problem(item: dict) -> str:
@@ -70,6 +80,16 @@ def _reference_problem(item: dict) -> str:
         return "field 'keywords' is empty for an answerable question: give the words a right answer contains"
     if not item["answerable"] and (sources or groups):
         return "an unanswerable question has empty 'keywords' and 'sources'"
+    return ""
+
+
+def _turn_problem(item: dict) -> str:
+    if "conversation" not in item and "turn" not in item:
+        return ""
+    if not isinstance(item.get("conversation"), str) or not isinstance(item.get("turn"), int) or item["turn"] < 1:
+        return "a conversation turn needs 'conversation' (a string) and 'turn' (1, 2, ...)"
+    if "standalone" in item and not isinstance(item["standalone"], str):
+        return "field 'standalone' must be the question as a string"
     return ""
 
 
@@ -111,18 +131,34 @@ def result_line(item: dict, answer_dict: dict) -> dict:
 
 
 def run(
-    answer_fn: Callable[[str], dict], items: list[dict], articles: dict[str, str], out_dir: Path,
-    info: RunInfo, progress: bool = True,
+    answer_fn: Callable[..., dict], items: list[dict], articles: dict[str, str], out_dir: Path,
+    info: RunInfo, progress: bool = True, standalone_of: dict[str, dict] | None = None,
 ) -> dict:
-    """Answer every item, write results.jsonl, summary.json and the reports; return the summary."""
+    """Answer every item, write results.jsonl, summary.json and the reports; return the summary.
+
+    A conversation set is run turn by turn: each turn gets the conversation so far as the pipeline
+    itself answered it (``answer_fn(question, history)``), never the references. ``standalone_of``
+    (id → result of the same turn asked in its ``standalone`` form) adds the conversation metrics."""
+    from .conversation import Turn
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
     bar = _bar(items, progress)
     correct = 0
+    talks = is_conversation_set(items)
+    history: dict[str, list] = {}
     with open(out_dir / "results.jsonl", "w", encoding="utf-8") as f:
         for item in bar:
-            line = result_line(item, answer_fn(item["question"]))
+            if talks:
+                turns = history.setdefault(item["conversation"], [])
+                got = answer_fn(item["question"], list(turns))
+                turns.append(Turn.of(item["question"], got))
+                line = result_line(item, got)
+                line.update(conversation=item["conversation"], turn=item["turn"],
+                            searched=got.get("searched", item["question"]), followup=got.get("followup", ""))
+            else:
+                line = result_line(item, answer_fn(item["question"]))
             line["correct"] = is_correct(item, line)
             line["direct"] = is_direct(line)
             line["direct_correct"] = is_direct_correct(item, line)
@@ -134,6 +170,10 @@ def run(
             if progress and hasattr(bar, "set_postfix_str"):
                 bar.set_postfix_str(f"direct & correct {correct / len(results):.2f}")
     summary = summarize(items, results, articles)
+    if talks:
+        from .metrics import conversation_summary
+
+        summary.update(conversation_summary(items, results, standalone_of or {}))
     summary["run"] = info.__dict__
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
@@ -151,10 +191,28 @@ def run_all(
     runs = {}
     for k, (name, fn) in enumerate(answer_fns.items()):
         target = out_dir if k == 0 else out_dir / name
-        summary = run(fn, items, articles, target, RunInfo(name, model, dataset, split), progress=progress)
+        alone = None
+        if is_conversation_set(items):  # the same turns asked in their standalone form, in the same run
+            alone = standalone_run(fn, items, articles, target / "standalone", RunInfo(name, model, dataset, split),
+                                   progress)
+        summary = run(fn, items, articles, target, RunInfo(name, model, dataset, split), progress=progress,
+                      standalone_of=alone)
         runs[name] = (items, read_results(target), summary)
     write_reports(out_dir, runs)
     return {name: r[2] for name, r in runs.items()}
+
+
+def standalone_run(fn, items: list[dict], articles: dict[str, str], out_dir: Path, info: RunInfo,
+                   progress: bool) -> dict[str, dict]:
+    """The follow-up turns (those whose ``standalone`` differs from the question) asked as they stand
+    alone, without history: the figure a follow-up should reach. Written to ``out_dir``; id → result."""
+    asked = [dict(i, question=i["standalone"]) for i in items
+             if i.get("standalone") and i["standalone"] != i["question"]]
+    asked = [{k: v for k, v in i.items() if k not in ("conversation", "turn")} for i in asked]
+    if not asked:
+        return {}
+    run(lambda q, history=(): fn(q, []), asked, articles, out_dir, info, progress=progress)
+    return {r["id"]: r for r in read_results(out_dir)}
 
 
 def compare(current: dict, baseline: dict) -> list[tuple[str, float, float, float, bool]]:

@@ -281,3 +281,79 @@ def _fact_summary(items, results, articles: dict[str, str]) -> dict:
 LOWER_IS_BETTER = {"false_refusal_rate", "wrong_answer_rate", "answer_words_median", "quoted_sentence_answers",
                    "latency_p50_s", "latency_p95_s", "ttft_p50_s", "open_false_refusal_rate", "first_sentence_p50_s",
                    "open_latency_p50_s", "shape_misroutes"}
+
+
+# ---- conversations (a set whose turns carry ``conversation``, ``turn``, ``standalone`` and ``followup``) ----
+
+FOLLOWUP_FORMS = ("pronoun", "ellipsis")  # the turns whose rewrite is compared with ``standalone``
+ABOUT_ANSWER_FORMS = ("why", "more", "source")
+
+
+def is_followup(item: dict) -> bool:
+    """A turn that leans on the conversation: not its first, not a change of topic."""
+    return item.get("turn", 1) > 1 and item.get("followup") not in ("first", "topic_change")
+
+
+def rewrite_keeps(searched: str, standalone: str) -> bool:
+    """The rewrite keeps every content word of the hand-written standalone form (stemmed)."""
+    from .text import content_terms
+
+    have = set(content_terms(searched))
+    return all(t in have for t in content_terms(standalone))
+
+
+def wrong_side(item: dict, result: dict) -> bool:
+    """Answered, wrong, and with what the articles give for another side ("England" → Spain's scorer)."""
+    alts = item.get("wrong_side") or []
+    return (not result["refused"] and not is_correct(item, result)
+            and any(keyword_match(result["answer"], [[a]]) for a in alts))
+
+
+def _turn_score(item: dict, result: dict) -> float:
+    return point_recall(item, result) if is_open_item(item) else float(is_direct_correct(item, result))
+
+
+def conversation_summary(items: list[dict], results: list[dict], standalone: dict[str, dict]) -> dict:
+    """Follow-up turns against the same questions asked alone (``standalone``: id → result; a turn
+    whose standalone form is the question itself is its own), by turn depth; rewrites; topic changes."""
+    pairs = list(zip(items, results))
+    follow = [(i, r) for i, r in pairs if is_followup(i)]
+    fact = [(i, r) for i, r in follow if not is_open_item(i)]
+    opened = [(i, r) for i, r in follow if is_open_item(i)]
+
+    def alone(i, r):
+        return standalone.get(i["id"], r)
+
+    out = {
+        "conversations": len({i["conversation"] for i in items}),
+        "followup_turns": len(follow),
+        "followup_direct_correctness": _mean(is_direct_correct(i, r) for i, r in fact),
+        "standalone_direct_correctness": _mean(is_direct_correct(i, alone(i, r)) for i, r in fact),
+        "followup_point_recall": _mean(point_recall(i, r) for i, r in opened),
+        "standalone_point_recall": _mean(point_recall(i, alone(i, r)) for i, r in opened),
+        "rewrite_exact_rate": _mean(rewrite_keeps(r.get("searched") or i["question"], i["standalone"])
+                                    for i, r in follow if i.get("followup") in FOLLOWUP_FORMS),
+        "topic_change_kept": _mean((r.get("searched") or i["question"]) == i["question"]
+                                   for i, r in pairs if i.get("followup") == "topic_change"),
+        "wrong_side_answers": sum(wrong_side(i, r) for i, r in pairs),
+        "standalone_wrong_side_answers": sum(wrong_side(i, alone(i, r)) for i, r in pairs),
+        "followup_wrong_answer_rate": _mean(is_wrong_answer(i, r) for i, r in fact),
+        "resolve_ms_mean": 1000 * _mean(r.get("timings", {}).get("resolve_s", 0.0) for _, r in follow),
+        "followup_latency_p50_s": percentile([r["latency_s"] for _, r in follow], 50),
+    }
+    out["followup_gap"] = out["standalone_direct_correctness"] - out["followup_direct_correctness"]
+    for form in FOLLOWUP_FORMS + ABOUT_ANSWER_FORMS:
+        turns = [(i, r) for i, r in follow if i.get("followup") == form]
+        if turns:
+            out[f"{form}_turn_score"] = _mean(_turn_score(i, r) for i, r in turns)
+            out[f"{form}_standalone_score"] = _mean(_turn_score(i, alone(i, r)) for i, r in turns)
+    depths = sorted({i["turn"] for i, _ in fact})
+    out["by_depth"] = {str(d): {"turns": sum(i["turn"] == d for i, _ in fact),
+                                "followup": _mean(is_direct_correct(i, r) for i, r in fact if i["turn"] == d),
+                                "standalone": _mean(is_direct_correct(i, alone(i, r)) for i, r in fact if i["turn"] == d)}
+                       for d in depths}
+    return out
+
+
+LOWER_IS_BETTER |= {"wrong_side_answers", "standalone_wrong_side_answers", "followup_wrong_answer_rate", "followup_gap",
+                    "resolve_ms_mean", "followup_latency_p50_s"}

@@ -24,6 +24,28 @@ OPEN_HEADLINE = [
     "shape_misroutes",
 ]
 
+# A conversation set's figures (metrics.conversation_summary): follow-ups beside their standalone forms.
+CONVERSATION_HEADLINE = [
+    "followup_direct_correctness", "standalone_direct_correctness", "followup_gap", "followup_point_recall",
+    "standalone_point_recall", "rewrite_exact_rate", "topic_change_kept", "wrong_side_answers",
+    "standalone_wrong_side_answers", "followup_wrong_answer_rate", "resolve_ms_mean", "followup_latency_p50_s",
+]
+
+
+def _conversation_lines(summary: dict) -> list[str]:
+    """The conversation section of report.md: the headline figures, then by turn depth and by form."""
+    out = ["", "## Conversations", "",
+           f"{summary['conversations']} conversations, {summary['followup_turns']} follow-up turns, each turn given "
+           "the pipeline's own earlier answers; 'standalone' is the same turn asked in its hand-written standalone form.",
+           "", "| metric | value |", "|---|---|"]
+    out += [f"| {m} | {_fmt(summary[m])} |" for m in CONVERSATION_HEADLINE if m in summary]
+    out += ["", "| turn | fact follow-ups | direct and correct | asked alone |", "|---|---|---|---|"]
+    out += [f"| {d} | {v['turns']} | {v['followup']:.3f} | {v['standalone']:.3f} |" for d, v in summary["by_depth"].items()]
+    forms = [k[:-len("_turn_score")] for k in summary if k.endswith("_turn_score")]
+    out += ["", "| form | score in the conversation | asked alone |", "|---|---|---|"]
+    out += [f"| {f} | {summary[f + '_turn_score']:.3f} | {summary[f + '_standalone_score']:.3f} |" for f in forms]
+    return out
+
 
 def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
@@ -179,6 +201,8 @@ def _markdown(main, items, results, summary, rows, names, open_rows=()) -> str:
                 "| metric | " + " | ".join(names) + " | better |", "|---" * (len(names) + 2) + "|"]
         for metric, values, best in open_rows:
             out.append(f"| {metric} | " + " | ".join(_fmt(v) for v in values) + f" | {best} |")
+    if "followup_turns" in summary:
+        out += _conversation_lines(summary)
     out += ["", "## By category", "", "| category | direct and correct | correct (keywords anywhere) | total |",
             "|---|---|---|---|"]
     loose = by_category(items, results, is_correct)
@@ -189,7 +213,8 @@ def _markdown(main, items, results, summary, rows, names, open_rows=()) -> str:
     for item, r in wrong_first(items, results):
         cites = "; ".join(f"{c['source']}: “{c['quote'][:80]}…”" for c in r["citations"])
         cell = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
-        out.append(f"| {item['id']} | {cell(item['question'])} | {cell(r['answer'])} | {cell(cites)} | {_verdict(item, r)} |")
+        asked = item["question"] + (f" → {r['searched']}" if r.get("searched") and r["searched"] != item["question"] else "")
+        out.append(f"| {item['id']} | {cell(asked)} | {cell(r['answer'])} | {cell(cites)} | {_verdict(item, r)} |")
     return "\n".join(out) + "\n"
 
 

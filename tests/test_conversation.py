@@ -249,3 +249,99 @@ def test_the_page_reads_the_conversation_back_from_its_messages(indexed, embedde
     # a client of the API may send plain text answers
     (t,) = turns_from_chat([{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Belarus [1]."}], str)
     assert t.plain_answer == "Belarus" and not t.refused
+
+
+# ---- the eval sets and `rag eval` on a conversation set --------------------------------------------
+
+import importlib.util  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from rag.evaluate import load_dataset  # noqa: E402
+from rag.metrics import conversation_summary, rewrite_keeps  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _checker():
+    spec = importlib.util.spec_from_file_location("check_evalset", REPO / "evals" / "check_evalset.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_conversation_sets_check_out_and_have_what_the_issue_asks():
+    check = _checker()
+    corpus = REPO / "evals" / "corpus" / "conversations.jsonl"
+    errors, _, items = check.check_full(corpus, REPO / "evals" / "corpus" / "articles", strict=True)
+    assert errors == []
+    convs = {i["conversation"] for i in items}
+    assert len(convs) >= 40 and all(3 <= sum(i["conversation"] == c for i in items) <= 5 for c in convs)
+    events = {c.rsplit("-c", 1)[0] for c in convs}
+    assert len(events) == 8  # split by event: each event's conversations are of its questions' split
+    forms = {i["followup"] for i in items}
+    assert forms == {"first", "pronoun", "ellipsis", "why", "more", "source", "topic_change"}
+    assert any(not i["answerable"] and i["turn"] > 1 for i in items) and sum(bool(i.get("wrong_side")) for i in items) >= 24
+    errors, _, seeds = check.check_full(REPO / "evals" / "seeds_conversations.jsonl")
+    assert errors == [] and len({i["conversation"] for i in seeds}) >= 10
+
+
+def test_every_nth_conversation_is_taken_whole():
+    items = load_dataset(REPO / "evals" / "corpus" / "conversations.jsonl", split="dev", every=2)
+    convs = list(dict.fromkeys(i["conversation"] for i in items))
+    assert len(convs) == 10
+    for c in convs:
+        assert [i["turn"] for i in items if i["conversation"] == c] == list(range(1, 1 + sum(i["conversation"] == c for i in items)))
+
+
+def test_rewrite_keeps_every_content_word_of_the_standalone_form():
+    assert rewrite_keeps("Who scored for England? (Euro 2024 final)", "Who scored for England in the Euro 2024 final?")
+    assert not rewrite_keeps("Who scored for England?", "Who scored for England in the Euro 2024 final?")
+
+
+def test_conversation_summary_compares_follow_ups_with_their_standalone_form():
+    def item(i, turn, form, kw, standalone=None, **kw2):
+        return {"id": i, "conversation": "c", "turn": turn, "question": f"q{i}", "standalone": standalone or f"q{i}",
+                "answer": "", "keywords": kw, "sources": ["a"], "answerable": True, "followup": form, **kw2}
+
+    def res(answer, searched, refused=False):
+        return {"answer": answer, "refused": refused, "citations": [], "latency_s": 1.0, "searched": searched,
+                "timings": {"resolve_s": 0.001}}
+    items = [item("1", 1, "first", [["spain"]]),
+             item("2", 2, "pronoun", [["oyarzabal"]], "Who scored Spain's goal?"),
+             item("3", 3, "ellipsis", [["palmer"]], "Who scored England's goal?", wrong_side=["oyarzabal"]),
+             item("4", 4, "topic_change", [["orlund"]])]
+    results = [res("Spain [1].", "q1"), res("Oyarzabal [1].", "Who scored Spain’s goal?"),
+               res("Oyarzabal [1].", "Who scored goal? (x)"), res("Orlund [1].", "q4")]
+    alone = {"2": res("Oyarzabal [1].", ""), "3": res("Palmer [1].", "")}
+    s = conversation_summary(items, results, alone)
+    assert s["followup_turns"] == 2 and s["followup_direct_correctness"] == 0.5
+    assert s["standalone_direct_correctness"] == 1.0 and s["followup_gap"] == 0.5
+    assert s["rewrite_exact_rate"] == 0.5 and s["topic_change_kept"] == 1.0
+    assert s["wrong_side_answers"] == 1 and s["standalone_wrong_side_answers"] == 0
+    assert s["by_depth"] == {"2": {"turns": 1, "followup": 1.0, "standalone": 1.0},
+                             "3": {"turns": 1, "followup": 0.0, "standalone": 1.0}}
+
+
+def test_rag_eval_runs_a_conversation_turn_by_turn_on_its_own_answers(fake_cli, tmp_path, capsys):
+    rows = [
+        {"id": "c1-t1", "conversation": "c1", "turn": 1, "question": QUESTION, "standalone": QUESTION,
+         "answer": "Belarus", "keywords": [["belarus"]], "sources": ["000_be872feae246cb84.txt"], "answerable": True,
+         "followup": "first"},
+        {"id": "c1-t2", "conversation": "c1", "turn": 2, "question": "Which article says that?",
+         "standalone": "Which article reports that Belarus became the tenth member of the SCO?", "answer": "000",
+         "keywords": [["000_be872feae246cb84.txt"]], "sources": ["000_be872feae246cb84.txt"], "answerable": True,
+         "category": "source", "followup": "source"},
+    ]
+    data = tmp_path / "conv.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli.main(["eval", "--quiet", "--dataset", str(data), "--out", str(out)]) == 0
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert [x["turn"] for x in lines] == [1, 2] and lines[1]["followup"] == SOURCE
+    first_sources = [c["source"] for c in lines[0]["citations"]]
+    assert [c["source"] for c in lines[1]["citations"]] == first_sources  # its own first answer, not the reference
+    alone = [json.loads(x) for x in (out / "standalone" / "results.jsonl").read_text().splitlines()]
+    assert [x["id"] for x in alone] == ["c1-t2"] and alone[0]["question"] == rows[1]["standalone"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["followup_turns"] == 1 and "by_depth" in summary
+    assert "## Conversations" in (out / "report.md").read_text()
