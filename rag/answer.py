@@ -100,9 +100,9 @@ def _name_words(article) -> str:
     return " ".join(re.split(r"[-_.\s]+", stem)) + " " + (article.title or "")
 
 
-def _stating_sentence(text: str, answer: str, question: str) -> tuple[int, int] | None:
+def _stating_sentence(text: str, answer: str, question: str, min_share: float = 0.5) -> tuple[int, int] | None:
     """The span of the sentence of ``text`` that states ``answer`` best: all its numbers and names, and
-    most of its words, the question's words breaking ties. None when no sentence does."""
+    ``min_share`` of its words, the question's words breaking ties. None when no sentence does."""
     if not answer:
         return None
     a_numbers, a_names = number_values(answer), {n.lower() for n in names_in(answer)}
@@ -116,7 +116,7 @@ def _stating_sentence(text: str, answer: str, question: str) -> tuple[int, int] 
         terms = set(content_terms(sentence))
         share = len(a_terms & terms) / max(1, len(a_terms))
         score = share + 0.1 * len(q_terms & terms) / max(1, len(q_terms))
-        if share >= 0.5 and score > best_score:
+        if share >= min_share and score > best_score:
             best, best_score = (a, b), score
     return best
 
@@ -227,26 +227,39 @@ class Pipeline:
         states it. "Who else reported it?": the other articles in the library with such a sentence."""
         about = resolved.about
         also = resolved.question.startswith("Which other")
-        base = dict(question=question, model="", shape=FACT, searched=resolved.question, followup=SOURCE)
+        base = dict(question=question, model="", shape=FACT, searched=resolved.question if resolved.rewritten and
+                    resolved.question != question else "", followup=SOURCE)
         claim = f"{about.standalone} {about.plain_answer}"
-        if also:
+        if also or not about.sources:
             hits = self.retriever.search(claim, self.top_k)
             candidates = [s for s, _ in ranked_sources(hits) if s not in about.sources]
+            also = also or not about.question  # a claim of the question's own: every article that states it
         else:
             candidates = list(about.sources)
-        citations = []
-        for source in candidates:
-            found = _stating_sentence(self._article(source), about.plain_answer, about.standalone)
-            if found:
-                a, b = found
-                stored = self.store.article(source)
-                text = self._article(source)
-                citations.append(Citation(len(citations) + 1, source, text[a:b], a, b, stored.title if stored else ""))
-        timings = {"total_s": time.perf_counter() - t0, "check_s": 0.0, "checks": 0}
+        own = not about.question  # a claim of the question's own, a sentence: most of its words must be there
+        citations, checked, t_check = [], 0, 0.0
+        for source in candidates[:6]:
+            text = self._article(source)
+            found = _stating_sentence(text, about.plain_answer, about.standalone, min_share=0.75 if own else 0.5)
+            if not found:
+                continue
+            a, b = found
+            if self.judge is not None:  # the check model confirms the sentence states it
+                t = time.perf_counter()
+                p = (self.judge.supports(text[a:b], about.plain_answer) if own else
+                     self.judge.p_yes(about.standalone, text[a:b], about.plain_answer))
+                t_check += time.perf_counter() - t
+                checked += 1
+                if p < self.min_judge:
+                    continue
+            stored = self.store.article(source)
+            citations.append(Citation(len(citations) + 1, source, text[a:b], a, b, stored.title if stored else ""))
+        timings = {"total_s": time.perf_counter() - t0, "check_s": t_check, "checks": checked}
         if not citations:
-            why = ("no other article in the library states it" if also else
-                   "the last answer cited no article" if not about.sources else "its articles no longer state it")
-            text = "No other article in the library says it." if also else prompts.REFUSAL
+            why = ("no article in the library states it" if own else "no other article in the library states it" if also
+                   else "its articles no longer state it")
+            text = "No article in the library says that." if own else "No other article in the library says it." \
+                if also else prompts.REFUSAL
             return Answer(text=text, refused=True, timings=timings, reason=why, **base)
         names = "; ".join(f"{('“' + c.title + '” ') if c.title else ''}({c.source}) [{c.n}]" for c in citations)
         return Answer(text=f"{names}.", refused=False, citations=tuple(citations), timings=timings,

@@ -159,6 +159,10 @@ _SOURCE = re.compile(
     r"(?:what(?:'s| is| are) )?(?:your|the|its) sources?|sources?|says who|according to (?:whom|who|what|which article))\W*$",
     re.IGNORECASE)
 _ELSE = re.compile(r"\belse\b", re.IGNORECASE)
+# "Which article says that Orvala is Marenland's capital?": a claim of the question's own, not the last answer's.
+_WHICH_SAYS = re.compile(r"^(?:(?:which|what) (?:articles?|sources?|outlets?|papers?|reports?|stories|story|publications?)"
+                         r"|who) (?:says?|said|reports?|reported|states?|stated|mentions?|mentioned|writes?|wrote|claims?)"
+                         r"(?: that)? (?P<claim>.{12,}?)\W*$", re.IGNORECASE)
 _LEAD = re.compile(r"^(?:and|but|also|so|ok(?:ay)?|then)\s*,?\s+", re.IGNORECASE)
 _ABOUT = re.compile(r"^(?:(?:and|but|also|so|ok(?:ay)?|then)\s*,?\s+)?(?:what|how) about\s+", re.IGNORECASE)
 
@@ -195,7 +199,7 @@ def _person_like(name: str, context: str) -> bool:
     """A person's name, by its form: two or more words (not an organisation's) or after a title."""
     words = name.split()
     org = words[-1].lower() in _ORG_WORDS or any(ch.isdigit() for ch in name)
-    return not name.isupper() and not org and (len(words) > 1 or _after_title(context, name))
+    return name[:1].isupper() and not name.isupper() and not org and (len(words) > 1 or _after_title(context, name))
 
 
 def _strip_q(text: str) -> str:
@@ -212,6 +216,10 @@ class RuleRewriter(Rewriter):
 
     def resolve(self, question: str, history: list[Turn]) -> Resolved:
         question = " ".join(question.split())
+        claim = _WHICH_SAYS.match(question)
+        if claim and not re.fullmatch(r"(?:that|this|it|so|them)", claim.group("claim"), re.IGNORECASE):
+            # the articles that state a claim the question makes itself: the library is searched for it
+            return Resolved(question, SOURCE, Turn("", claim.group("claim")))
         if not history:
             return Resolved(question)
         last = history[-1]
@@ -262,13 +270,19 @@ class RuleRewriter(Rewriter):
             named = [n for n in names_in(last.standalone) if n not in names_in(last.question)]
             if before and named and _GROUP.get(before.group(1).lower()) == _GROUP[pronoun] and named[0] not in present:
                 return _replace(question, m, named[0])
-        if (pronoun in ("they", "them", "their") and re.match(r"^\W*how (?:many|much)\b", last.standalone, re.IGNORECASE)
+        if (pronoun in ("they", "them", "their") and re.match(r"^\W*how many\b", last.standalone, re.IGNORECASE)
                 and not names_in(last.plain_answer)):
             return ""  # "How many were arrested?" → "17" → "What were they arrested for?": the people, not a name
         pools = [(n, context) for turn in reversed(history) for pool, context in _candidate_pools(turn)
                  for n in pool if n not in present]
-        if pronoun in _PERSONAL:  # "he", "his": a person's name (a full one or after a title), never an acronym
-            pools = [(n, c) for n, c in pools if not n.isupper()]
+        if pronoun in ("it", "its") and not names_in(last.question):
+            thing = _THING.search(last.question)  # "And after the recount?" → "Who asked for it?": the recount
+            if thing and thing.group(1).split()[-1].lower() not in _CALENDAR_WORDS | _TIME_NOUNS:
+                after = len(_candidate_pools(last)[0][0]) if len(_candidate_pools(last)) > 1 else 0  # after a named answer
+                pools.insert(min(after, len(pools)), (thing.group(0).strip(), last.question))
+        if pronoun in _PERSONAL:  # "he", "his": a person's name (a full one or after a title), never an acronym,
+            # never a name used as a modifier ("the Vellmar governor election")
+            pools = [(n, c) for n, c in pools if not n.isupper() and not re.search(rf"\bthe\s+{re.escape(n)}\b", c)]
             pools = [(n, c) for n, c in pools if _person_like(n, c)] or pools
         elif pronoun in ("it", "its"):  # "it": a thing, a place or an organisation before a person
             pools = [(n, c) for n, c in pools if not _person_like(n, c)] + [(n, c) for n, c in pools if _person_like(n, c)]
@@ -290,10 +304,17 @@ def _replace(question: str, m: re.Match, name: str) -> str:
     return question[: m.start()] + name + question[m.end():]
 
 
+_THING = re.compile(r"\bthe\s+((?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)(?=\s*(?:\?|$|,))")
+_TIME_NOUNS = frozenset("day days week weeks month months year years morning afternoon evening night time moment end start".split())
+
+
 def _candidate_pools(turn: Turn) -> list[tuple[list[str], str]]:
-    """Where a pronoun's name may come from in one earlier turn, nearest first: a short answer (what
-    "Who won?" was answered with), then the question as it was answered."""
+    """Where a pronoun's name may come from in one earlier turn, nearest first: the name an elliptical
+    question asked about ("And Marenland?"), a short answer (what "Who won?" was answered with), then
+    the question as it was answered."""
     pools = []
+    if turn.kind == ELLIPSIS and names_in(turn.question):
+        pools.append((names_in(turn.question), turn.question))
     answer = turn.plain_answer
     if answer and turn.shape == "fact" and len(answer.split()) <= 15:
         pools.append((names_in(answer), answer))
@@ -304,15 +325,33 @@ def _candidate_pools(turn: Turn) -> list[tuple[list[str], str]]:
 def refer(kind: str, about: Turn, also: bool = False) -> str:
     """The standalone form of a turn about the last answer: what it asked and what it was told."""
     q, a = _strip_q(about.standalone), about.plain_answer
-    if a and not a.split()[0] in " ".join(names_in(a)).split():
+    if a and re.sub(r"[’']s?$", "", a.split()[0]) not in " ".join(names_in(a)).split():
         a = a[:1].lower() + a[1:]  # "An elliptical orbit" inside a sentence, a name as it is
     short = a and about.shape == "fact" and len(a.split()) <= 12
     if kind == WHY:
-        return f"Why {a}? ({q}?)" if short else f"Why? ({q}?)"
+        statement = _as_statement(q, a) if short else ""
+        return f"Why {statement}?" if statement else f"Why {a}? ({q}?)" if short else f"Why? ({q}?)"
     if kind == MORE:
         return f"Tell me more about {a} ({q}?)" if short else f"Tell me more: {q}?"
     what = f"{a} ({q}?)" if short else f"{q}?"
     return f"Which other articles say {what}" if also else f"Which articles say {what}"
+
+
+_AUX = r"(?:did|does|do|was|were|is|are|has|have|had|will|would|can|could|should)"
+
+
+def _as_statement(question: str, answer: str) -> str:
+    """What a wh-question and its answer say together, as the rest of a "why" question: "What did
+    Ostrevia refuse to sign?" + "Annex B" → "did Ostrevia refuse to sign Annex B"; "Who asked for the
+    recount?" + "Hasselgren's campaign" → "Hasselgren's campaign asked for the recount". "" when the
+    question has neither form."""
+    m = re.match(rf"^(?:what|which|where|when|who|whom)(?:\s+\w+)?\s+({_AUX})\s+(.+)$", question, re.IGNORECASE)
+    if m and not re.match(r"^(?:how|why)\b", question, re.IGNORECASE):
+        return f"{m.group(1).lower()} {m.group(2)} {answer}"
+    m = re.match(r"^(?:who|what)\s+(?!" + _AUX + r"\b)(\w+\b.*)$", question, re.IGNORECASE)
+    if m:
+        return f"{answer} {m.group(1)}"
+    return ""
 
 
 def topic_names(history: list[Turn]) -> list[str]:

@@ -45,6 +45,11 @@ class Judge:
         default the answer check, with the claim as the answer to an empty question."""
         return self.p_yes("", sources, claim)
 
+    def choose(self, question: str, sources: str, options: list[str]) -> list[float] | None:
+        """P(each option is the answer to the question), from the sources: the "which one?" check
+        (verify.choose_check). None when this judge cannot choose (no check is made)."""
+        return None
+
 
 class LlamaCppJudge(Judge):
     """P("Yes") from a GGUF instruction model in-process, read from the logits of one forward pass.
@@ -104,11 +109,29 @@ class LlamaCppJudge(Judge):
             self._load()
             return self._score(prompts.support_messages(sources[:3000], claim[:1000]))
 
+    def choose(self, question: str, sources: str, options: list[str]) -> list[float]:
+        """The probabilities of the options' letters as the next token, normalised over the options."""
+        import numpy as np
+
+        with self._lock:
+            self._load()
+            letters = [self._llm.tokenize(ch.encode(), add_bos=False)[0] for ch in "ABCDEFGH"[:len(options)]]
+            logits = self._logits(prompts.choice_messages(question[:1500], sources[:3000], [o[:200] for o in options]))
+            picked = np.array([logits[t] for t in letters], dtype=np.float64)
+            p = np.exp(picked - picked.max())
+            return list(p / p.sum())
+
     def _p_yes(self, question: str, sentence: str, answer: str = "") -> float:
         # evidence sentences come from chunks of about 160 tokens; the caps only guard n_ctx
         return self._score(prompts.judge_messages(question[:1500], sentence[:1500], answer[:300]))
 
     def _score(self, messages: list[dict[str, str]]) -> float:
+        logits = self._logits(messages)
+        yes, no = float(logits[self._yes]), float(logits[self._no])
+        return 1.0 / (1.0 + math.exp(no - yes))
+
+    def _logits(self, messages: list[dict[str, str]]):
+        """The next-token logits after the chat prompt of ``messages`` (call under the lock, loaded)."""
         llm = self._llm
         if self.shared is not None:  # tokens and fixed start from the shared model, which keeps snapshots of it
             tokens, fixed = self.shared.tokens(messages)
@@ -120,7 +143,7 @@ class LlamaCppJudge(Judge):
         try:
             if fixed:  # the reader's prompt has replaced ours in the shared cache: get our start back
                 self.shared.prime(tokens, fixed)
-            return self.p_yes_after(tokens)[0]
+            return self.logits_after(tokens)[0]
         except (ValueError, RuntimeError) as exc:
             llm.reset()
             raise GenerationError(f"the check model failed: {exc}") from exc
@@ -128,12 +151,17 @@ class LlamaCppJudge(Judge):
     def p_yes_after(self, tokens: list[int]) -> tuple[float, int]:
         """P("Yes") as the next token after ``tokens`` (call under the lock, loaded), evaluating only
         what the KV cache does not already hold of them; and how many tokens that was."""
+        logits, n = self.logits_after(tokens)
+        yes, no = float(logits[self._yes]), float(logits[self._no])
+        return 1.0 / (1.0 + math.exp(no - yes)), n
+
+    def logits_after(self, tokens: list[int]):
+        """The next-token logits after ``tokens`` (a copy), evaluating only what the KV cache does not
+        already hold of them; and how many tokens that was."""
         import numpy as np
 
         llm = self._llm
         keep = min(llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
         llm.n_tokens = keep  # eval() drops the cached positions past this point
         llm.eval(tokens[keep:])
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-        yes, no = float(logits[self._yes]), float(logits[self._no])
-        return 1.0 / (1.0 + math.exp(no - yes)), len(tokens) - keep
+        return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy(), len(tokens) - keep

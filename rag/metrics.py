@@ -302,6 +302,19 @@ def rewrite_keeps(searched: str, standalone: str) -> bool:
     return all(t in have for t in content_terms(standalone))
 
 
+def rewrite_resolves(question: str, searched: str, standalone: str) -> bool:
+    """The rewrite holds every name and number of the standalone form that the question as typed
+    lacks: what a pronoun or an ellipsis stood for was found (looser than ``rewrite_keeps``, which a
+    hand-written standalone form full of context words makes strict)."""
+    from .conversation import names_in
+    from .text import number_values
+
+    have = searched.lower()
+    names = [n for n in names_in(standalone) if n.lower() not in question.lower()]
+    numbers = number_values(standalone) - number_values(question)
+    return all(n.lower() in have for n in names) and numbers <= number_values(searched)
+
+
 def wrong_side(item: dict, result: dict) -> bool:
     """Answered, wrong, and with what the articles give for another side ("England" → Spain's scorer)."""
     alts = item.get("wrong_side") or []
@@ -333,6 +346,8 @@ def conversation_summary(items: list[dict], results: list[dict], standalone: dic
         "standalone_point_recall": _mean(point_recall(i, alone(i, r)) for i, r in opened),
         "rewrite_exact_rate": _mean(rewrite_keeps(r.get("searched") or i["question"], i["standalone"])
                                     for i, r in follow if i.get("followup") in FOLLOWUP_FORMS),
+        "rewrite_resolved_rate": _mean(rewrite_resolves(i["question"], r.get("searched") or i["question"], i["standalone"])
+                                       for i, r in follow if i.get("followup") in FOLLOWUP_FORMS),
         "topic_change_kept": _mean((r.get("searched") or i["question"]) == i["question"]
                                    for i, r in pairs if i.get("followup") == "topic_change"),
         "wrong_side_answers": sum(wrong_side(i, r) for i, r in pairs),

@@ -80,6 +80,19 @@ def judge_messages(question: str, sentence: str, answer: str = "") -> list[dict[
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": ask}]
 
 
+# The "which one?" check (verify.choose_check): the answer among the rivals the evidence offers, as
+# lettered options; the letters' probabilities as the next token are read, nothing is sampled.
+CHOICE_SYSTEM = "You answer a question about news sentences by choosing one of the options. Reply with its letter only."
+
+
+def choice_messages(question: str, sources: str, options: list[str]) -> list[dict[str, str]]:
+    """Chat messages for the choice: sources, question, lettered options."""
+    lettered = "\n".join(f"{'ABCDEFGH'[i]}. {o}" for i, o in enumerate(options))
+    return [{"role": "system", "content": CHOICE_SYSTEM},
+            {"role": "user", "content": f"Sentences: {sources}\nQuestion: {question.strip()}\nOptions:\n{lettered}\n"
+                                        "Which option answers the question?"}]
+
+
 # The reader for open questions (shape.py: what happened, why, summarize ...): a few sentences in its own
 # words. It is neither asked to cite nor to decline: a 1.5B model asked to cite *and* decline in one breath
 # loses most of its answer (shared/MODELS.md), and asked to cite under a grammar it copied the sources

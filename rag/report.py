@@ -27,7 +27,7 @@ OPEN_HEADLINE = [
 # A conversation set's figures (metrics.conversation_summary): follow-ups beside their standalone forms.
 CONVERSATION_HEADLINE = [
     "followup_direct_correctness", "standalone_direct_correctness", "followup_gap", "followup_point_recall",
-    "standalone_point_recall", "rewrite_exact_rate", "topic_change_kept", "wrong_side_answers",
+    "standalone_point_recall", "rewrite_exact_rate", "rewrite_resolved_rate", "topic_change_kept", "wrong_side_answers",
     "standalone_wrong_side_answers", "followup_wrong_answer_rate", "resolve_ms_mean", "followup_latency_p50_s",
 ]
 

@@ -25,7 +25,7 @@ _POINTS = (r"(?:topics|issues|subjects|points|themes|reasons|causes|consequences
            r"proposals|plans|events|developments|reactions|responses|views|positions|differences|similarities)")
 _OPEN_STARTS = re.compile(
     r"^(?:summari[sz]e|sum up|recap|describe|explain|compare|contrast|outline|list|discuss|analy[sz]e|characteri[sz]e|"
-    r"elaborate|walk me through|tell me (?:about|what|why|how|more)|give (?:me )?(?:an? |the )?(?:short |brief |quick )?"
+    r"elaborate|walk me through|tell me (?:about|what|why|how|more)|(?:say|tell us|know) more\b|give (?:me )?(?:an? |the )?(?:short |brief |quick )?"
     r"(?:overview|summary|rundown|account|description|explanation|list)|"
     r"why\b|"
     r"how (?:did|does|do|was|were|is|are|has|have|had|will|would|could|can|should|come)\b|"

@@ -345,3 +345,31 @@ def test_rag_eval_runs_a_conversation_turn_by_turn_on_its_own_answers(fake_cli, 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["followup_turns"] == 1 and "by_depth" in summary
     assert "## Conversations" in (out / "report.md").read_text()
+
+
+def test_which_article_says_a_claim_of_its_own_searches_the_library(indexed, embedder):
+    p = _pipeline(indexed, embedder)
+    ans = p.ask("Which article says that Belarus became the tenth member of the SCO?")
+    assert ans.followup == SOURCE and not ans.refused and p.generator.prompts == []
+    assert "000_be872feae246cb84.txt" in [c.source for c in ans.citations]
+    assert all("Belarus" in c.quote and "tenth" in c.quote for c in ans.citations)
+    none = p.ask("Which article says that Belarus left the SCO in protest at the summit?")
+    assert none.refused and none.text == "No article in the library says that."
+
+
+def test_why_is_asked_about_what_the_last_answer_said():
+    r = resolve("Why?", ("What did Ostrevia refuse to sign?", "Annex B [1]."))
+    assert r.question == "Why did Ostrevia refuse to sign Annex B?"
+    r = resolve("How come?", ("Who asked for the recount?", "Hasselgren's campaign [2]."))
+    assert r.question == "Why Hasselgren's campaign asked for the recount?"
+    r = resolve("Why?", ("How many people died?", "14 [1]."))
+    assert r.question == "Why 14? (How many people died?)"
+
+
+def test_rewrite_resolves_counts_the_names_and_numbers_a_follow_up_needed():
+    from rag.metrics import rewrite_resolves
+
+    standalone = "Where is Petra Valquist, the lead claimant against Brightwater, from?"
+    assert rewrite_resolves("Where is she from?", "Where is Petra Valquist from?", standalone) is False  # Brightwater
+    assert rewrite_resolves("Where is she from?", "Where is Petra Valquist from? (Brightwater)", standalone)
+    assert rewrite_resolves("And in 2019?", "How many in 2019?", "How many people moved in 2019?")

@@ -76,7 +76,7 @@ def test_upload_then_ask_about_it_then_remove(server, tmp_path):
     assert examples == {"samples": SEED_EXAMPLES, "visible": True, "__type__": "update"}  # seeds + one: all still fit
     assert "Lakeside town opens floating library" in table and "floating_library.txt" in table
     html = _text(_ask(client, "How many books does the floating library in Vellmar hold?")[-1])
-    assert "floating_library.txt" in html and "<div class='answer'>4,000 <a class='cite" in html
+    assert "floating_library.txt" in html and "<div class='answer shape-fact turn-new'>4,000 <a class='cite" in html
     assert "The library holds <strong class='ans'>4,000</strong> books" in html  # the answer, marked in its quote
     status, table, _, _ = client.predict("floating_library.txt", api_name="/remove")
     assert status == "Removed floating_library.txt."

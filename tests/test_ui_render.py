@@ -36,7 +36,7 @@ def test_render_answer_links_markers_to_sources_with_the_quote_marked():
 def test_render_declined_answer_lists_what_was_searched_and_escapes_html():
     html = render_answer(_answer(text="The articles don't say.", refused=True, citations=(),
                                  question="<script>"), {"a.txt": ART}.get, "u2")
-    assert "<div class='answer declined'>The articles don't say.</div>" in html
+    assert "<div class='answer declined shape-fact turn-new'>The articles don't say.</div>" in html
     assert "<div class='searched'>Searched: Title line</div>" in html
 
 
