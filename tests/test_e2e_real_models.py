@@ -187,3 +187,22 @@ def test_shared_model_gets_each_prompts_start_back_from_a_snapshot(tmp_path, mod
     cold._llm.eval = lambda tokens: (batches.append(len(tokens)), real_cold_eval(tokens))[1]
     assert "".join(cold.stream(messages, max_tokens=24, grammar=prompts.READ_GRAMMAR)) == reply
     assert batches[0] == len(tokens) - fixed
+
+
+def test_rag_chat_with_the_real_models_reads_follow_ups_in_the_conversation(tmp_path, model_cache):
+    """`rag chat` end to end: a pronoun follow-up is searched with the first answer's name, and "Which
+    article says that?" cites the article of the first answer with a verbatim quote."""
+    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_CACHE_DIR": str(model_cache)}
+    turns = "Which country became the tenth member of the SCO?\nWhen did it join?\nWhich article says that?\n/quit\n"
+    proc = subprocess.run([sys.executable, "-m", "rag.cli", "chat", "--no-stream"], input=turns, capture_output=True,
+                          text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    answers = [a for a in proc.stdout.split("\n\n") if a.strip()]
+    assert "belarus" in proc.stdout.split("Sources:")[0].lower()  # the first answer
+    assert "(Searched for: “When did Belarus join?”)" in proc.stdout
+    which = proc.stdout.split("(Searched for: “Which articles say")
+    assert len(which) == 2 and ".txt) [1]" in which[0].splitlines()[-1]  # it names the article it cites
+    articles = {p.name: p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")}
+    quote = which[1].split("“", 1)[1].rsplit("”", 1)[0].replace("**", "")
+    assert any(quote in text for text in articles.values()) and "Belarus" in quote
+    assert len(answers) >= 3

@@ -102,6 +102,18 @@ def test_follow_up_question_is_rewritten_and_answered(page):
     shot(page, "03-follow-up")
 
 
+def test_a_follow_up_after_a_reload_reads_the_answers_of_the_saved_conversation(page):
+    ask(page, "Which trading partner did China overtake to become Russia's top trade partner?", 1)
+    page.wait_for_function("() => (localStorage.getItem('rag-articles-chat') || '').length > 500")
+    first = page.locator("#chat .sources .file").first.inner_text()
+    page.reload()
+    page.wait_for_selector("#chat details.source mark")
+    answer = ask(page, "Which article says that?", 2)  # answered from the first answer's citations
+    assert first in answer.inner_text() and "European Union" in page.locator("#chat .sources").last.inner_text()
+    assert page.locator("#chat .rewritten").last.inner_text().startswith("Searched for: “Which articles say")
+    shot(page, "03b-which-article-after-reload")
+
+
 def test_upload_a_new_article_then_ask_about_it(page, tmp_path):
     path = tmp_path / "vellmar_library.txt"
     path.write_text(NEW_ARTICLE, encoding="utf-8")
