@@ -17,7 +17,7 @@ from .retrieve import HybridRetriever, ranked_sources
 from .shape import FACT, OPEN, OVERVIEW, shape_of
 from .store import ChromaStore
 from .text import content_terms, number_values, sentence_spans
-from .verify import Accepted, Check, Citation, Verdict, verify_steps
+from .verify import Accepted, Check, Citation, Verdict, highlights, verify_steps
 
 __all__ = ["Answer", "Citation", "Pipeline", "Sentence", "Token", "check_question"]
 
@@ -253,7 +253,9 @@ class Pipeline:
                 if p < self.min_judge:
                     continue
             stored = self.store.article(source)
-            citations.append(Citation(len(citations) + 1, source, text[a:b], a, b, stored.title if stored else ""))
+            title = stored.title if stored else ""
+            marks = highlights(about.plain_answer, Evidence(source, title, text[a:b], a, b, 0.0))  # what it states, in bold
+            citations.append(Citation(len(citations) + 1, source, text[a:b], a, b, title, marks))
         timings = {"total_s": time.perf_counter() - t0, "check_s": t_check, "checks": checked}
         if not citations:
             why = ("no article in the library states it" if own else "no other article in the library states it" if also
