@@ -160,8 +160,9 @@ _SOURCE = re.compile(
     re.IGNORECASE)
 _ELSE = re.compile(r"\belse\b", re.IGNORECASE)
 # "Which article says that Orvala is Marenland's capital?": a claim of the question's own, not the last answer's.
-# ("Who said that X?" asks for a person, not an article: it is left to the reader.)
-_WHICH_SAYS = re.compile(r"^(?:which|what) (?:articles?|sources?|outlets?|papers?|reports?|stories|story|publications?)"
+# ("Who said that X?" asks for a person and "Which report warned that X?" may ask for a report the article
+# names: both are left to the reader.)
+_WHICH_SAYS = re.compile(r"^(?:which|what) (?:articles?|sources?|outlets?|newspapers?|stories|story|publications?)"
                          r" (?:says?|said|reports?|reported|states?|stated|mentions?|mentioned|writes?|wrote|claims?)"
                          r"(?: that)? (?P<claim>.{12,}?)\W*$", re.IGNORECASE)
 _LEAD = re.compile(r"^(?:and|but|also|so|ok(?:ay)?|then)\s*,?\s+", re.IGNORECASE)
