@@ -226,7 +226,7 @@ class Pipeline:
         """"Which article says that?": each article of the last answer, cited with the sentence that
         states it. "Who else reported it?": the other articles in the library with such a sentence."""
         about = resolved.about
-        also = resolved.question.startswith("Which other")
+        also = resolved.others
         base = dict(question=question, model="", shape=FACT, searched=resolved.question if resolved.rewritten and
                     resolved.question != question else "", followup=SOURCE)
         claim = f"{about.standalone} {about.plain_answer}"

@@ -101,6 +101,7 @@ class Resolved:
     kind: str = NEW
     about: Turn | None = None  # the turn a why / more / source question refers to
     sources: tuple[str, ...] = field(default=())  # articles to answer from first (why / more / source)
+    others: bool = False  # source: the *other* articles that state it ("Who else reported it?")
 
     @property
     def rewritten(self) -> bool:
@@ -226,17 +227,17 @@ class RuleRewriter(Rewriter):
             return Resolved(question)
         last = history[-1]
         answered = next((t for t in reversed(history) if not t.refused), None)
-        if _WHY.match(question) or _MORE.match(question) or _SOURCE.match(question):
-            about = answered if _SOURCE.match(question) else last
+        kind = SOURCE if _SOURCE.match(question) else WHY if _WHY.match(question) else MORE if _MORE.match(question) else ""
+        if kind:
+            about = answered if kind == SOURCE else last
             if about is None:
                 return Resolved(question)
-            kind = SOURCE if _SOURCE.match(question) else WHY if _WHY.match(question) else MORE
             if kind == MORE and re.search(r"\b(?:him|her|them)\W*$", question, re.IGNORECASE):
                 named = self._pronoun(question, history)  # "Tell me more about her": about the person
                 if named:
                     return Resolved(named, MORE, about)
             also = bool(_ELSE.search(question))
-            return Resolved(refer(kind, about, also), kind, about, about.sources)
+            return Resolved(refer(kind, about, also), kind, about, about.sources, others=kind == SOURCE and also)
         about = _ABOUT.match(question)
         lead = _LEAD.match(question)
         # the frame of an elliptical question: the last question that was not about an answer itself
@@ -280,7 +281,8 @@ class RuleRewriter(Rewriter):
         if pronoun in ("it", "its") and not names_in(last.question):
             thing = _THING.search(last.question)  # "And after the recount?" → "Who asked for it?": the recount
             if thing and thing.group(1).split()[-1].lower() not in _CALENDAR_WORDS | _TIME_NOUNS:
-                after = len(_candidate_pools(last)[0][0]) if len(_candidate_pools(last)) > 1 else 0  # after a named answer
+                last_pools = _candidate_pools(last)
+                after = len(last_pools[0][0]) if len(last_pools) > 1 else 0  # after a named answer
                 pools.insert(min(after, len(pools)), (thing.group(0).strip(), last.question))
         if pronoun in _PERSONAL:  # "he", "his": a person's name (a full one or after a title), never an acronym,
             # never a name used as a modifier ("the Vellmar governor election")
