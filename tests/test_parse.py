@@ -95,7 +95,7 @@ def test_pdf_lines_wrapped_by_the_page_are_joined_and_paragraph_ends_and_heading
     "name,data,message",
     [
         ("empty.txt", b"", "no text found"),
-        ("latin1.txt", "caf\u00e9 au lait".encode("latin-1"), "not valid UTF-8"),
+        ("garbled.txt", bytes(range(1, 256)) * 4, r"not UTF-8 \(byte 127\), and no other encoding fits"),
         ("binary.txt", b"\x00\x01\x02garbage\x00", "binary file"),
         ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "cannot read the PDF"),
         ("sheet.xlsx", b"PK\x03\x04", "unsupported file type .xlsx"),
