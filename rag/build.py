@@ -21,6 +21,16 @@ def make_store(cfg: Config) -> ChromaStore:
 
 
 def make_embedder(cfg: Config) -> Embedder:
+    """The embedding server if one is set, else the packaged MiniLM on the configured backend."""
+    if cfg.embed_url:
+        from .embed import OpenAIEmbedder
+
+        model = "" if cfg.embed_model == "all-minilm-l6-v2" else cfg.embed_model
+        return OpenAIEmbedder(cfg.embed_url, model=model, api_key=cfg.llm_api_key)
+    if cfg.embed_backend == "onnx":
+        from .embed_onnx import OnnxEmbedder
+
+        return OnnxEmbedder(cfg.cache_dir, threads=cfg.threads)
     return SentenceTransformerEmbedder(threads=cfg.threads)
 
 
@@ -60,7 +70,7 @@ def make_judge(cfg: Config, generator: Generator | None = None) -> Judge | None:
 
 def run_ingest(cfg: Config, paths, store: ChromaStore, embedder: Embedder, progress: bool = True) -> IngestReport:
     return ingest(paths, store, embedder, make_chunker(cfg), progress=progress,
-                  max_bytes=int(cfg.max_file_mb * 1e6))
+                  max_bytes=int(cfg.max_file_mb * 1e6), batch_chunks=cfg.embed_batch)
 
 
 def ensure_index(cfg: Config, store: ChromaStore, embedder: Embedder, progress: bool = True) -> IngestReport | None:

@@ -22,6 +22,8 @@ def _common(p: argparse.ArgumentParser, top: bool) -> None:
                                      "API key from RAG_LLM_API_KEY)", **d)
     p.add_argument("--llm-model", help="model name on the LLM server (env RAG_LLM_MODEL; default: its only model)", **d)
     p.add_argument("--llm-timeout", type=float, help="seconds to wait for the LLM server (env RAG_LLM_TIMEOUT; default 120)", **d)
+    p.add_argument("--embed-url", help="use an OpenAI-compatible embedding server, e.g. http://127.0.0.1:8081/v1 "
+                                       "(env RAG_EMBED_URL; model name from RAG_EMBED_MODEL)", **d)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="index article files or folders (.txt .md .html .pdf)")
     ing.add_argument("paths", nargs="*", type=Path, help="files or folders (default: seeds/)")
     ing.add_argument("--quiet", action="store_true", help="no progress bar")
+    ing.add_argument("--rebuild", action="store_true",
+                     help="embed every stored article again with the configured embedder (after changing it), "
+                          "from the text the index keeps; then index PATHS, if given")
 
     ask = sub.add_parser("ask", help="ask a question; builds the index from seeds/ on first use")
     ask.add_argument("question", help="the question, in quotes")
@@ -128,7 +133,7 @@ def _load_config(args, **overrides):
     from .config import Config
 
     flags = {k: getattr(args, k, None) for k in ("index_dir", "collection", "chroma_url", "llm_url", "llm_model",
-                                                  "llm_timeout")}
+                                                  "llm_timeout", "embed_url")}
     return Config.load(config_file=getattr(args, "config", None), **flags, **overrides)
 
 
@@ -136,12 +141,21 @@ def cmd_ingest(args) -> int:
     from .build import make_embedder, make_store, run_ingest
 
     cfg = _config(args)
-    paths = args.paths or [cfg.seeds_dir]
     store = make_store(cfg)
-    report = run_ingest(cfg, paths, store, make_embedder(cfg), progress=not args.quiet)
+    embedder = make_embedder(cfg)
+    if args.rebuild:
+        from .build import make_chunker
+        from .ingest import rebuild
+
+        done = rebuild(store, embedder, make_chunker(cfg), progress=not args.quiet, batch_chunks=cfg.embed_batch)
+        print(f"re-embedded {len(done.updated)} articles with {embedder.describe()}; {done.timing()}")
+        if not args.paths:
+            return 0
+    paths = args.paths or [cfg.seeds_dir]
+    report = run_ingest(cfg, paths, store, embedder, progress=not args.quiet)
     for path, reason in report.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
-    print(report.summary())
+    print(report.summary() + f"; {report.timing()}")
     return 1 if report.failed else 0
 
 

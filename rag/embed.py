@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -11,10 +12,27 @@ import numpy as np
 from .errors import ModelError
 
 
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """What made a set of vectors: an index records it, and refuses vectors made another way."""
+
+    model: str
+    backend: str
+    dim: int
+
+    def __str__(self) -> str:
+        return f"{self.model} ({self.backend}, {self.dim}-d)"
+
+
 class Embedder:
     """Turns texts into L2-normalised float32 vectors of a fixed size."""
 
     name: str = "embedder"
+    info: EmbedderInfo = EmbedderInfo("embedder", "unknown", 0)
+
+    def describe(self) -> EmbedderInfo:
+        """What makes this embedder's vectors; an index built by another one refuses them."""
+        return self.info
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
@@ -34,6 +52,9 @@ class CachedEmbedder(Embedder):
         self.name = inner.name
         self.size = size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def describe(self) -> EmbedderInfo:
+        return self.inner.describe()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
@@ -72,6 +93,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.packaged = path is None
         self.path = Path(path) if path else packaged_minilm_path()
         self.name = self.path.name if path else "all-MiniLM-L6-v2"
+        self.info = EmbedderInfo(self.name, "torch", 384)
         self.batch_size = batch_size
         self.threads = threads
         self._model = None
@@ -113,3 +135,91 @@ class SentenceTransformerEmbedder(Embedder):
             show_progress_bar=False,
         )
         return vectors.astype(np.float32)
+
+
+class OpenAIEmbedder(Embedder):
+    """Any OpenAI-compatible ``/v1/embeddings`` endpoint: llama.cpp's server, Ollama, vLLM or
+    text-embeddings-inference.
+
+    Texts go in batches of ``batch_size``. A failed request (connection refused, timeout, HTTP 5xx or
+    429) is tried again after 0.5, 1, 2 … seconds until ``retry_s`` have passed; then the error says
+    which server and what to check. Vectors are L2-normalised here, whatever the server does. The
+    dimension is learnt from the server's first answer and must not change afterwards.
+    """
+
+    def __init__(self, url: str, model: str = "", api_key: str = "", batch_size: int = 64, timeout: float = 60.0,
+                 retry_s: float = 30.0):
+        base = url.rstrip("/")
+        self.base_url = base if base.endswith("/v1") else base + "/v1"
+        self.model = model
+        self.name = model or "server"
+        self.api_key = api_key
+        self.batch_size = batch_size
+        self.timeout = timeout
+        self.retry_s = retry_s
+        self.dim = 0
+        self.info = EmbedderInfo(self.name, f"server {self.base_url}", 0)
+
+    def describe(self) -> EmbedderInfo:
+        """What makes the vectors: the server's model name and vector size (asks the server once)."""
+        if not self.dim:
+            self.embed(["dimension probe"])
+        return self.info
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim or 1), dtype=np.float32)
+        parts = [self._post(list(texts[i:i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]
+        vectors = np.concatenate(parts).astype(np.float32)
+        if self.dim and vectors.shape[1] != self.dim:
+            raise ModelError(f"the embedding server at {self.base_url} changed its vector size from {self.dim} to "
+                             f"{vectors.shape[1]}: was another model loaded?")
+        if not self.dim:
+            self.dim = vectors.shape[1]
+            self.info = EmbedderInfo(self.name, "openai-server", self.dim)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.clip(norms, 1e-12, None)
+
+    def _post(self, batch: list[str]) -> np.ndarray:
+        import time
+
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = {"input": batch, **({"model": self.model} if self.model else {})}
+        deadline = time.monotonic() + self.retry_s
+        wait = 0.5
+        while True:
+            try:
+                resp = httpx.post(self.base_url + "/embeddings", json=body, headers=headers, timeout=self.timeout)
+            except httpx.TransportError as exc:
+                resp, problem = None, str(exc) or type(exc).__name__
+            if resp is not None and resp.status_code < 400:
+                return self._vectors(resp, len(batch))
+            if resp is not None:
+                if resp.status_code in (401, 403):
+                    raise ModelError(f"the embedding server at {self.base_url} refused the API key "
+                                     f"(HTTP {resp.status_code}): set RAG_LLM_API_KEY")
+                if resp.status_code not in (429, 500, 502, 503, 504):
+                    raise ModelError(f"the embedding server at {self.base_url} answered HTTP {resp.status_code}: "
+                                     f"{resp.text[:300]}")
+                problem = f"HTTP {resp.status_code}: {resp.text[:200]}"
+            if time.monotonic() + wait > deadline:
+                raise ModelError(f"the embedding server at {self.base_url} did not answer after {self.retry_s:g} s "
+                                 f"of retries ({problem}); is it running and serving an embedding model?")
+            time.sleep(wait)
+            wait = min(wait * 2, 8.0)
+
+    def _vectors(self, resp, n: int) -> np.ndarray:
+        try:
+            body = resp.json()
+            data = sorted(body["data"], key=lambda d: d["index"])
+            if not self.model and body.get("model"):
+                self.name = str(body["model"])  # what the server says it ran: the index records it
+            vectors = np.asarray([d["embedding"] for d in data], dtype=np.float32)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"the embedding server at {self.base_url} sent something that is not an OpenAI "
+                             f"embeddings answer ({type(exc).__name__}: {exc})") from None
+        if vectors.ndim != 2 or len(vectors) != n:
+            raise ModelError(f"the embedding server at {self.base_url} returned {len(vectors)} vectors for {n} texts")
+        return vectors

@@ -97,7 +97,9 @@ class HybridRetriever:
         self._snapshot: _Snapshot | None = None  # replaced whole, so a search never mixes two refreshes
 
     def refresh(self) -> None:
-        """Re-read the store (after ingest or remove, here or in another process)."""
+        """Re-read the store (after ingest or remove, here or in another process). Stops with
+        ``EmbedderMismatch`` if the index was built by another embedder than ours."""
+        self.store.check_embedder(self.embedder.describe())
         version = self.store.version()  # read first: a write during the re-read shows up next time
         committed = self.store.committed_hashes()
         chunks = self.store.all_chunks(committed)  # the article records are read once per refresh

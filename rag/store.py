@@ -14,8 +14,18 @@ from typing import Sequence
 import numpy as np
 
 from .chunk import Chunk
+from .embed import EmbedderInfo
 from .errors import StoreError
 from .parse import Article
+
+# What built an index that recorded nothing: before indexes recorded their embedder, only the
+# packaged MiniLM on sentence-transformers existed.
+UNRECORDED = EmbedderInfo("all-MiniLM-L6-v2", "torch", 384)
+_INFO_KEYS = ("embed_model", "embed_backend", "embed_dim")
+
+
+class EmbedderMismatch(StoreError):
+    """The index holds vectors made by another embedder than the one asking."""
 
 
 @dataclass(frozen=True)
@@ -123,10 +133,31 @@ class ChromaStore:
         meta = self.client.get_or_create_collection(self.collection_name + DOCS_SUFFIX, embedding_function=None).metadata
         return str((meta or {}).get("version", ""))
 
-    def _bump_version(self) -> None:
+    def _bump_version(self, made_by: EmbedderInfo | None = None) -> None:
         import uuid
 
-        self.docs.modify(metadata={"version": uuid.uuid4().hex})
+        meta = {k: v for k, v in (self.docs.metadata or {}).items() if k in _INFO_KEYS}
+        if made_by is not None:
+            meta.update(embed_model=made_by.model, embed_backend=made_by.backend, embed_dim=made_by.dim)
+        self.docs.modify(metadata={**meta, "version": uuid.uuid4().hex})
+
+    @_guard
+    def embedder(self) -> EmbedderInfo | None:
+        """What made this index's vectors; None for an index with no articles yet."""
+        meta = self.client.get_or_create_collection(self.collection_name + DOCS_SUFFIX, embedding_function=None).metadata
+        meta = meta or {}
+        if all(k in meta for k in _INFO_KEYS):
+            return EmbedderInfo(str(meta["embed_model"]), str(meta["embed_backend"]), int(meta["embed_dim"]))
+        return UNRECORDED if self.count() else None
+
+    def check_embedder(self, info: EmbedderInfo) -> None:
+        """Stop before vectors of two embedders meet in one index."""
+        made = self.embedder()
+        if made is not None and made != info:
+            raise EmbedderMismatch(
+                f"{self.where} was built with {made}, and this run embeds with {info}: their vectors cannot be "
+                f"compared. Re-embed it with `rag ingest --rebuild`, or select {made} again "
+                f"({_how_to_select(made)})")
 
     @property
     def chunks(self):
@@ -147,8 +178,9 @@ class ChromaStore:
 
     # -- writes ----------------------------------------------------------------
     @_guard
-    def put(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Replace an article's chunks, then commit its record."""
+    def put(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
+            made_by: EmbedderInfo | None = None) -> None:
+        """Replace an article's chunks, then commit its record (and ``made_by``, the embedder, with it)."""
         self.delete_chunks(article.source)
         batch = max(1, min(5000, self.client.get_max_batch_size()))
         for i in range(0, len(chunks), batch):
@@ -172,6 +204,33 @@ class ChromaStore:
                 "outlet": article.outlet, "byline": article.byline, "date": article.date,
             }],
         )
+        self._bump_version(made_by)
+
+    def sibling(self, collection: str) -> "ChromaStore":
+        """Another article set in the same Chroma (same client)."""
+        return ChromaStore(self.path, collection=collection, client=self.client, page=self.page, url=self.url)
+
+    @_guard
+    def drop(self) -> None:
+        """Delete this article set, chunks and records."""
+        names = {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
+        for name in (self.collection_name, self.collection_name + DOCS_SUFFIX):
+            if name in names:
+                self.client.delete_collection(name)
+        self._chunks = self._docs = None
+
+    @_guard
+    def replace_with(self, new: "ChromaStore") -> None:
+        """Make ``new`` (a finished sibling) this article set, in two renames; the old one is deleted last,
+        so until then a crash leaves this set as it was."""
+        old = self.sibling(self.collection_name + "-replaced")
+        old.drop()
+        self.chunks.modify(name=old.collection_name)
+        self.docs.modify(name=old.collection_name + DOCS_SUFFIX)
+        new.chunks.modify(name=self.collection_name)
+        new.docs.modify(name=self.collection_name + DOCS_SUFFIX)
+        self._chunks = self._docs = new._chunks = new._docs = None
+        old.drop()
         self._bump_version()
 
     def delete_chunks(self, source: str) -> None:
@@ -237,6 +296,13 @@ class ChromaStore:
     @_guard
     def count(self) -> int:
         return self.docs.count()
+
+
+def _how_to_select(info: EmbedderInfo) -> str:
+    if info.backend in ("torch", "onnx-int8"):
+        backend = "torch" if info.backend == "torch" else "onnx"
+        return f'embed_backend = "{backend}" in rag.toml, or RAG_EMBED_BACKEND={backend}, with no embed_url'
+    return f"--embed-url or RAG_EMBED_URL pointing at a server of the model {info.model}"
 
 
 def _is_connection_error(exc: BaseException) -> bool:

@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from rag.embed import Embedder
+from rag.embed import Embedder, EmbedderInfo
 from rag.generate import Generator
 from rag.judge import Judge
 from rag.text import content_terms
@@ -21,6 +21,7 @@ class HashEmbedder(Embedder):
 
     def __init__(self, dim: int = 512):
         self.dim = dim
+        self.info = EmbedderInfo("hash-bow", "test", dim)
         self.calls: list[int] = []
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -89,3 +89,88 @@ def test_whole_collection_reads_are_paged(indexed):
     indexed.page = 7  # 29 chunks, 5 articles: several pages, the last one partial
     assert [c.id for c in indexed.all_chunks()] == [c.id for c in whole] and len(whole) == 29
     assert len(indexed.committed_hashes()) == 5 and len(indexed.articles()) == 5
+
+
+# ---- the index knows its embedder --------------------------------------------------
+
+def test_index_records_its_embedder_and_refuses_another(store, embedder, seeds):
+    import pytest
+
+    from rag.retrieve import HybridRetriever
+    from rag.store import EmbedderMismatch
+
+    ingest([seeds], store, embedder, Chunker(), progress=False)
+    assert store.embedder() == embedder.describe()
+    other = HashEmbedder(dim=256)  # same kind, other dimension: other vectors
+    before = store.chunks.count()
+    with pytest.raises(EmbedderMismatch) as err:
+        ingest([seeds], store, other, Chunker(), progress=False)
+    message = str(err.value)
+    assert "hash-bow (test, 512-d)" in message and "hash-bow (test, 256-d)" in message
+    assert "rag ingest --rebuild" in message
+    assert store.chunks.count() == before  # nothing written
+    with pytest.raises(EmbedderMismatch):
+        HybridRetriever(store, other).search("Which country joined the SCO?")
+    assert HybridRetriever(store, embedder).search("Which country joined the SCO?")  # the index still answers
+
+
+def test_an_index_from_before_the_record_counts_as_torch_minilm(store, embedder, seeds):
+    from rag.store import UNRECORDED
+
+    ingest([seeds], store, embedder, Chunker(), progress=False)
+    store.docs.modify(metadata={"version": "old"})  # what indexes written before this change carry
+    assert store.embedder() == UNRECORDED
+    assert str(UNRECORDED) == "all-MiniLM-L6-v2 (torch, 384-d)"
+
+
+def test_rebuild_reembeds_from_the_stored_text_and_keeps_everything(store, embedder, seeds):
+    from rag.ingest import rebuild
+    from rag.retrieve import HybridRetriever
+
+    ingest([seeds], store, embedder, Chunker(), progress=False)
+    articles = store.articles(with_text=True)
+    chunks = store.chunks.count()
+    shutil.rmtree(seeds)  # the files are gone: the index's own text is enough
+    other = HashEmbedder(dim=256)
+    report = rebuild(store, other, Chunker(), progress=False, batch_chunks=16)
+    assert sorted(report.updated) == [a.source for a in articles]
+    assert store.embedder() == other.describe()
+    assert store.articles(with_text=True) == articles
+    assert store.chunks.count() == chunks
+    hits = HybridRetriever(store, other).search("Which country became the tenth member of the SCO?")
+    assert hits and len(hits[0].chunk.text) > 0
+    assert {c.name for c in store.client.list_collections()} == {store.collection_name, store.collection_name + "-docs"}
+
+
+def test_a_rebuild_that_fails_half_way_leaves_the_index_as_it_was(store, embedder, seeds):
+    import pytest
+
+    from rag.ingest import rebuild
+    from rag.retrieve import HybridRetriever
+
+    ingest([seeds], store, embedder, Chunker(), progress=False)
+    chunks = store.chunks.count()
+
+    class Failing(HashEmbedder):
+        def embed(self, texts):
+            if self.calls:
+                raise RuntimeError("killed")
+            return super().embed(texts)
+
+    with pytest.raises(RuntimeError):
+        rebuild(store, Failing(dim=256), Chunker(), progress=False, batch_chunks=16)
+    assert store.embedder() == embedder.describe() and store.chunks.count() == chunks
+    assert HybridRetriever(store, embedder).search("Which country became the tenth member of the SCO?")
+
+
+def test_ingest_reports_where_the_time_went(store, embedder, seeds):
+    report = ingest([seeds], store, embedder, Chunker(), progress=False)
+    assert set(report.seconds) == {"parse", "chunk", "embed", "write"}
+    assert all(v > 0 for v in report.seconds.values()) and report.wall_s > 0
+    assert report.timing().startswith(f"{report.wall_s:.1f} s (")
+
+
+def test_progress_counts_articles(store, embedder, seeds, capsys):
+    ingest([seeds], store, embedder, Chunker(), progress=True)
+    err = capsys.readouterr().err
+    assert "5/5" in err and "article/s" in err

@@ -313,11 +313,11 @@ print("start", start, flush=True)  # what the last run (killed or not) left comm
 put, done = store.put, 0
 
 
-def reporting_put(article, chunks, vectors):
+def reporting_put(article, chunks, vectors, made_by=None):
     global done
     if gate and start + done == TOTAL - 1:
         sys.stdin.readline()  # a kill run never writes the last article: the parent kills it before then
-    put(article, chunks, vectors)
+    put(article, chunks, vectors, made_by=made_by)
     done += 1
     print("committed", article.source, flush=True)  # after store.put returned: the article is in the index
 
