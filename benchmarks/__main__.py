@@ -28,7 +28,7 @@ from rag.metrics import percentile  # noqa: E402
 QUESTION = "Which country became the tenth member of the SCO?"
 
 
-STAGES = ("startup", "seeds", "ask", "plain", "synthetic")
+STAGES = ("startup", "seeds", "ask", "plain", "synthetic", "vectors")
 ASKING = {"seeds", "ask", "plain"}  # stages that time questions: they need --questions of 1 or more
 
 
@@ -117,6 +117,39 @@ def bench_ingest(cfg, paths: list[Path], embedder, label: str) -> dict:
             "reused_index": n_files == 0}  # --work kept an index from an earlier run: only re-ingest is measured
 
 
+def bench_ingest_cli(env: dict, corpus: Path, index: Path, backend: str) -> dict:
+    """`rag ingest --json` of ``corpus`` into a new index, in a child process, with one embedder
+    backend: wall time, chunks/s, where the time went and peak memory, as a user would see them."""
+    wall, rss, out = run_child([sys.executable, "-m", "rag.cli", "ingest", "--quiet", "--json", str(corpus)],
+                               {**env, "RAG_INDEX_DIR": str(index), "RAG_EMBED_BACKEND": backend})
+    r = json.loads(out.strip().splitlines()[-1])
+    n = r["added"] + r["updated"]
+    return {"backend": backend, "embedder": r["embedder"], "articles": n, "chunks": r["chunks_embedded"],
+            "process_s": round(wall, 2), "ingest_s": r["wall_s"], "stage_s": r["seconds"],
+            "articles_per_s": round(n / r["wall_s"], 2), "chunks_per_s": round(r["chunks_embedded"] / r["wall_s"], 2),
+            "peak_rss_mib": rss}
+
+
+def bench_vectors(cfg) -> dict:
+    """The cosine between the default (ONNX int8) and the PyTorch embedder's vectors of every chunk of
+    the eval corpus and the seeds: the new vectors must stand in for the old."""
+    import numpy as np
+
+    from rag.build import make_chunker
+    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed_onnx import OnnxEmbedder
+    from rag.parse import iter_articles
+
+    chunker = make_chunker(cfg)
+    texts = [c.text for a in iter_articles([ROOT / "evals" / "corpus" / "articles", cfg.seeds_dir])
+             for c in chunker.chunk(a)]
+    new = OnnxEmbedder(cfg.cache_dir, threads=cfg.threads).embed(texts)
+    old = SentenceTransformerEmbedder(threads=cfg.threads).embed(texts)
+    cosine = (new * old).sum(axis=1)
+    return {"chunks": len(texts), "cosine_min": round(float(cosine.min()), 4),
+            "cosine_median": round(float(np.median(cosine)), 4), "cosine_p01": round(float(np.percentile(cosine, 1)), 4)}
+
+
 def bench_retrieval(store, embedder, questions: list[str], repeat: int = 3) -> dict:
     from rag.retrieve import HybridRetriever
 
@@ -203,6 +236,9 @@ def main(argv=None) -> int:
     p.add_argument("--name", default=None, help="JSON file name (default local-<time>.json)")
     p.add_argument("--work", type=Path, default=None,
                    help="keep indexes here between runs (default: a temporary folder, deleted after)")
+    p.add_argument("--base-embedder", default="torch", choices=["torch", "onnx", "none"],
+                   help="also ingest the synthetic corpus with this embed_backend, for the speed ratio (default torch: "
+                        "the embedder before the ONNX one; none: skip)")
     p.add_argument("--stages", default=",".join(STAGES),
                    help=f"comma-separated subset of {','.join(STAGES)} (default: all)")
     args = p.parse_args(argv)
@@ -266,13 +302,26 @@ def main(argv=None) -> int:
             corpus = work / f"synth-{args.articles}"
             if not corpus.exists():
                 write_corpus(cfg.seeds_dir, corpus, args.articles)
-            result["ingest_synthetic"] = bench_ingest(big_cfg, [corpus], embedder, f"synthetic-{args.articles}")
+            result["ingest_synthetic"] = {"corpus": f"synthetic-{args.articles}", "runs": []}
+            bases = [args.base_embedder] if args.base_embedder not in ("none", cfg.embed_backend) else []
+            for backend in [cfg.embed_backend, *bases]:  # the default first: its index is searched below
+                index = work / f"index-{args.articles}" if backend == cfg.embed_backend else work / f"index-{backend}"
+                if index.exists():  # each run measures a fresh ingest
+                    shutil.rmtree(index)
+                result["ingest_synthetic"]["runs"].append(bench_ingest_cli(env, corpus, index, backend))
+                save()
+            runs = result["ingest_synthetic"]["runs"]
+            if len(runs) == 2 and runs[1]["chunks_per_s"]:
+                result["ingest_synthetic"]["speedup_vs_base"] = round(runs[0]["chunks_per_s"] / runs[1]["chunks_per_s"], 2)
             save()
             if questions:
                 result["retrieval_synthetic"] = bench_retrieval(make_store(big_cfg), embedder, questions)
                 save()
             else:
                 print("--questions 0: retrieval on the synthetic corpus not timed", file=sys.stderr)
+        if "vectors" in stages:
+            result["vectors"] = bench_vectors(cfg)
+            save()
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -298,7 +347,18 @@ def print_table(r: dict) -> None:
         rows += [("rag --help (p50)", f"{s['help_s']['p50']:.3f} s", f"{s['help_rss_mib']} MiB peak"),
                  ("cold rag ask to answer", f"{s['cold_ask_s']:.2f} s", f"{s['cold_ask_rss_mib']} MiB peak"),
                  ("cold rag ui to models loaded", f"{s['cold_ui_ready_s']:.2f} s", f"{s['ui_rss_mib']} MiB peak")]
-    for key in ("ingest_seeds", "ingest_synthetic"):
+    for run in r.get("ingest_synthetic", {}).get("runs", []):
+        stages = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(run["stage_s"].items(), key=lambda kv: -kv[1]))
+        rows.append((f"rag ingest {r['ingest_synthetic']['corpus']}, {run['backend']}", f"{run['ingest_s']:.1f} s",
+                     f"{run['articles']} articles, {run['chunks']} chunks: {run['articles_per_s']} art/s, "
+                     f"{run['chunks_per_s']} chunks/s; {stages}; peak {run['peak_rss_mib']} MiB"))
+    if "speedup_vs_base" in r.get("ingest_synthetic", {}):
+        rows.append(("ingest speed, default / base embedder", f"{r['ingest_synthetic']['speedup_vs_base']}x", "chunks/s, same run"))
+    if "vectors" in r:
+        v = r["vectors"]
+        rows.append(("cosine ONNX int8 vs PyTorch", f"min {v['cosine_min']}", f"median {v['cosine_median']}, "
+                     f"1st percentile {v['cosine_p01']}, over {v['chunks']} corpus chunks"))
+    for key in ("ingest_seeds",):
         if key in r and r[key].get("reused_index"):
             rows.append((f"ingest {r[key]['corpus']}", "(index reused)", "see an earlier run"))
         if key in r and not r[key].get("reused_index"):

@@ -90,14 +90,15 @@ def ensure_index(cfg: Config, store: ChromaStore, embedder: Embedder, progress: 
 def corpus_store(cfg: Config, corpus: Path, embedder: Embedder, progress: bool = True) -> ChromaStore:
     """A store holding exactly the articles of the folder ``corpus``, apart from the user's index.
 
-    It is an embedded index of its own under the cache folder, one per corpus path, so an eval never
+    It is an embedded index of its own under the cache folder, one per corpus path and embedder, so an eval never
     mixes its articles with the user's (nor with a Chroma server's); files unchanged since the last run
     are not embedded again, and articles no longer in the folder are taken out.
     """
     corpus = Path(corpus).resolve()
     if not corpus.is_dir():
         raise InputError(f"--corpus {corpus}: no such folder")
-    key = hashlib.sha256(str(corpus).encode()).hexdigest()[:12]
+    # one index per corpus folder and embedder: two embedders' evals of one corpus never share vectors
+    key = hashlib.sha256(f"{corpus}|{embedder.describe()}".encode()).hexdigest()[:12]
     store = ChromaStore(cfg.cache_dir / "eval-corpora" / f"{corpus.name}-{key}", collection="corpus")
     if progress:
         print(f"Indexing the corpus {corpus} into an index of its own, {store.where} …", file=sys.stderr)

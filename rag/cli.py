@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="index article files or folders (.txt .md .html .pdf)")
     ing.add_argument("paths", nargs="*", type=Path, help="files or folders (default: seeds/)")
     ing.add_argument("--quiet", action="store_true", help="no progress bar")
+    ing.add_argument("--json", action="store_true", help="print what was done, and where the time went, as JSON")
     ing.add_argument("--rebuild", action="store_true",
                      help="embed every stored article again with the configured embedder (after changing it), "
                           "from the text the index keeps; then index PATHS, if given")
@@ -155,7 +156,12 @@ def cmd_ingest(args) -> int:
     report = run_ingest(cfg, paths, store, embedder, progress=not args.quiet)
     for path, reason in report.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
-    print(report.summary() + f"; {report.timing()}")
+    if args.json:
+        import json
+
+        print(json.dumps({**report.as_dict(), "embedder": str(embedder.describe())}))
+    else:
+        print(report.summary() + f"; {report.timing()}")
     return 1 if report.failed else 0
 
 

@@ -46,6 +46,11 @@ class IngestReport:
             parts.append(f"{len(self.failed)} failed")
         return ", ".join(parts) + f"; {self.chunks_embedded} chunks embedded"
 
+    def as_dict(self) -> dict:
+        return {"added": len(self.added), "updated": len(self.updated), "unchanged": len(self.unchanged),
+                "failed": [{"path": p, "reason": r} for p, r in self.failed], "chunks_embedded": self.chunks_embedded,
+                "wall_s": round(self.wall_s, 3), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+
     def timing(self) -> str:
         """Where the time went: '12.3 s (embed 10.1 s, write 1.2 s, parse 0.9 s, chunk 0.2 s)'."""
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(self.seconds.items(), key=lambda kv: -kv[1]))
