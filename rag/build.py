@@ -26,7 +26,7 @@ def make_embedder(cfg: Config) -> Embedder:
         from .embed import OpenAIEmbedder
 
         model = "" if cfg.embed_model == "all-minilm-l6-v2" else cfg.embed_model
-        return OpenAIEmbedder(cfg.embed_url, model=model, api_key=cfg.llm_api_key)
+        return OpenAIEmbedder(cfg.embed_url, model=model, api_key=cfg.llm_api_key, retry_s=cfg.embed_retry_s)
     if cfg.embed_backend == "onnx":
         from .embed_onnx import OnnxEmbedder
 

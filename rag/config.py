@@ -52,6 +52,7 @@ class Config:
     # twice as fast on 2 cores) or "torch" (sentence-transformers). An index keeps the embedder that built it.
     embed_backend: str = "onnx"
     embed_url: str = ""  # an OpenAI-compatible /v1/embeddings server; empty: the packaged model in-process
+    embed_retry_s: float = 30.0  # how long to keep retrying an embedding server that fails or is busy
     embed_batch: int = 256  # chunks embedded and written to the store together when ingesting
     top_k: int = 12  # chunks whose sentences compete as evidence (see evidence_k)
     # Sentences the reader is shown. Corpus dev events: the answer is among them for 77% of answerable
@@ -124,6 +125,8 @@ class Config:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.embed_backend not in ("onnx", "torch"):
             raise InputError(f"embed_backend must be 'onnx' or 'torch', got {self.embed_backend!r}")
+        if self.embed_retry_s < 0:
+            raise InputError(f"embed_retry_s must be 0 or more seconds, got {self.embed_retry_s}")
         if self.embed_batch < 1:
             raise InputError(f"embed_batch must be at least 1, got {self.embed_batch}")
         if self.rewriter not in ("rules", "model"):

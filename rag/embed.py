@@ -163,8 +163,25 @@ class OpenAIEmbedder(Embedder):
     def describe(self) -> EmbedderInfo:
         """What makes the vectors: the server's model name and vector size (asks the server once)."""
         if not self.dim:
+            if not self.model:
+                self.name = self._served_model() or self.name
             self.embed(["dimension probe"])
         return self.info
+
+    def _served_model(self) -> str:
+        """The server's only model, by the name it lists; "" if it lists none (or has no model list)."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            resp = httpx.get(self.base_url + "/models", headers=headers, timeout=self.timeout)
+            served = [m.get("id", "") for m in resp.json().get("data", [])] if resp.status_code == 200 else []
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return ""  # the embeddings request that follows says what is wrong, after its retries
+        if len(served) > 1:
+            raise ModelError(f"the embedding server at {self.base_url} serves {len(served)} models "
+                             f"({', '.join(served)}): choose one with RAG_EMBED_MODEL")
+        return served[0] if served else ""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -214,12 +231,23 @@ class OpenAIEmbedder(Embedder):
         try:
             body = resp.json()
             data = sorted(body["data"], key=lambda d: d["index"])
-            if not self.model and body.get("model"):
+            if self.name == "server" and body.get("model"):
                 self.name = str(body["model"])  # what the server says it ran: the index records it
-            vectors = np.asarray([d["embedding"] for d in data], dtype=np.float32)
+            # one vector per text; a server that sends one per token (llama-cpp-python's, serving a model
+            # with no pooling of its own) gets them averaged here, as mean pooling would
+            vectors = np.stack([_pooled(d["embedding"]) for d in data]) if data else np.zeros((0, 1), np.float32)
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"the embedding server at {self.base_url} sent something that is not an OpenAI "
                              f"embeddings answer ({type(exc).__name__}: {exc})") from None
         if vectors.ndim != 2 or len(vectors) != n:
             raise ModelError(f"the embedding server at {self.base_url} returned {len(vectors)} vectors for {n} texts")
         return vectors
+
+
+def _pooled(embedding) -> np.ndarray:
+    vector = np.asarray(embedding, dtype=np.float32)
+    if vector.ndim == 2 and len(vector):
+        vector = vector.mean(axis=0)
+    if vector.ndim != 1 or not len(vector):
+        raise ValueError(f"an embedding of shape {vector.shape}")
+    return vector

@@ -25,6 +25,7 @@ class _Server:
     def __init__(self):
         self.fail: list[int] = []
         self.fail_after: int | None = None  # every request after this many answers 500
+        self.per_token = False  # answer as llama-cpp-python's server does for a model without pooling
         self.requests = 0
         inner = HashEmbedder(dim=64)
         server = self
@@ -44,7 +45,8 @@ class _Server:
                     return
                 vectors = inner.embed(body["input"]) * 3.0  # not unit length: the client normalises
                 out = {"object": "list", "model": "hash-64",
-                       "data": [{"object": "embedding", "index": i, "embedding": v.tolist()}
+                       "data": [{"object": "embedding", "index": i,
+                                 "embedding": [v.tolist(), (v * 0.5).tolist()] if server.per_token else v.tolist()}
                                 for i, v in reversed(list(enumerate(vectors)))]}  # out of order on purpose
                 data = json.dumps(out).encode()
                 self.send_response(200)
@@ -111,3 +113,10 @@ def test_a_server_failing_mid_ingest_leaves_no_half_article_and_a_rerun_finishes
     again = ingest([seeds], store, e, Chunker(), progress=False, batch_chunks=8)
     assert sorted(again.unchanged) == [a.source for a in stored]  # not embedded again
     assert len(again.added) == 5 - len(stored) and store.count() == 5
+
+
+def test_one_vector_per_token_is_mean_pooled(server):
+    server.per_token = True
+    got = OpenAIEmbedder(server.url).embed(["Belarus joined the SCO."])
+    want = HashEmbedder(dim=64).embed(["Belarus joined the SCO."])
+    assert np.allclose(got, want / np.linalg.norm(want), atol=1e-5)

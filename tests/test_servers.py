@@ -373,3 +373,53 @@ def test_llm_server_dying_mid_answer_is_a_clear_error(model_cache, tmp_path, tal
     assert len(pieces) >= 5
     proc.wait()
     tally["faults_survived"] += 1
+
+
+# -- an embedding server -------------------------------------------------------------------
+
+def test_an_embedding_server_builds_the_index_and_its_loss_is_a_clear_error(model_cache, tmp_path, tally):
+    """`python -m llama_cpp.server --embedding True` (a real OpenAI-compatible /v1/embeddings) with the small
+    packaged model: it embeds what `rag ingest --embed-url` indexes and what a search asks; the index then
+    refuses the in-process embedder; a server that went away is a clear error and loses nothing."""
+    from rag.models import resolve_model
+
+    port = free_port()
+    model = resolve_model("qwen2.5-coder-0.5b", model_cache)
+    proc = _spawn([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "qwen-embed",
+                   "--embedding", "True", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+                   "--n_threads", str(os.cpu_count() or 2), "--verbose", "False"], tmp_path / "embed-server.log")
+    url = f"http://127.0.0.1:{port}/v1"
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    for name in sorted(ARTICLES)[:2]:
+        (articles / name).write_text(ARTICLES[name], encoding="utf-8")
+    env = {"RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_CACHE_DIR": str(model_cache), "RAG_EMBED_URL": url}
+    try:
+        _wait(f"{url}/models", proc, "llama_cpp.server --embedding", LLM_START_S)
+        done = rag("ingest", "--quiet", "--json", str(articles), env=env)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["added"] == 2 and report["embedder"] == "qwen-embed (openai-server, 896-d)"
+
+        from rag.embed import OpenAIEmbedder
+        from rag.retrieve import HybridRetriever
+        from rag.store import ChromaStore
+
+        store = ChromaStore(tmp_path / "index")
+        hits = HybridRetriever(store, OpenAIEmbedder(url)).search("Where was the SCO summit held?")
+        assert hits and hits[0].chunk.source in ARTICLES
+
+        other = rag("ingest", "--quiet", str(articles), env={**env, "RAG_EMBED_URL": ""})
+        assert other.returncode == 1 and "was built with qwen-embed (openai-server, 896-d)" in other.stderr
+        assert "rag ingest --rebuild" in other.stderr and "Traceback" not in other.stderr
+    finally:
+        _stop(proc)
+    tally["faults_injected"] += 1
+    extra = tmp_path / "more"
+    extra.mkdir()
+    (extra / "vellmar.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    down = rag("ingest", "--quiet", str(extra), env={**env, "RAG_EMBED_RETRY_S": "2"})
+    assert down.returncode == 1 and f"the embedding server at {url}" in down.stderr, down.stderr
+    assert "Traceback" not in down.stderr
+    assert [a.source for a in ChromaStore(tmp_path / "index").articles()] == sorted(ARTICLES)[:2]
+    tally["faults_survived"] += 1
