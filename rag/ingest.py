@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 from .chunk import Chunk, Chunker
 from .embed import Embedder
 from .errors import InputError
@@ -106,10 +108,10 @@ def ingest(
         vectors = embedder.embed(texts)
         report.seconds["embed"] += time.perf_counter() - t
         t = time.perf_counter()
-        offset = 0
+        bounds = np.cumsum([0] + [len(p.chunks) for p in pending])
+        store.put_many([(p.article, p.chunks, vectors[a:b]) for p, a, b in zip(pending, bounds, bounds[1:])],
+                       made_by=made_by)
         for p in pending:
-            store.put(p.article, p.chunks, vectors[offset: offset + len(p.chunks)], made_by=made_by)
-            offset += len(p.chunks)
             (report.updated if p.article.source in committed else report.added).append(p.article.source)
         report.seconds["write"] += time.perf_counter() - t
         report.chunks_embedded += len(texts)
@@ -160,11 +162,10 @@ def rebuild(store: ChromaStore, embedder: Embedder, chunker: Chunker, progress: 
         t = time.perf_counter()
         vectors = embedder.embed(texts)
         report.seconds["embed"] += time.perf_counter() - t
-        offset = 0
-        for article, chunks in batch:
-            fresh.put(article, chunks, vectors[offset: offset + len(chunks)], made_by=made_by)
-            offset += len(chunks)
-            report.updated.append(article.source)
+        bounds = np.cumsum([0] + [len(chunks) for _, chunks in batch])
+        fresh.put_many([(article, chunks, vectors[a:b]) for (article, chunks), a, b in zip(batch, bounds, bounds[1:])],
+                       made_by=made_by)
+        report.updated.extend(article.source for article, _ in batch)
         report.chunks_embedded += len(texts)
         _advance(bar, len(batch))
         batch.clear()

@@ -181,7 +181,20 @@ class ChromaStore:
     def put(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
             made_by: EmbedderInfo | None = None) -> None:
         """Replace an article's chunks, then commit its record (and ``made_by``, the embedder, with it)."""
-        self.delete_chunks(article.source)
+        self.put_many([(article, chunks, vectors)], made_by)
+
+    @_guard
+    def put_many(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
+                 made_by: EmbedderInfo | None = None) -> None:
+        """``put`` for several articles in a few calls: their old chunks go, all new chunks are added,
+        then all their records are committed together. Each Chroma call costs tens of milliseconds
+        whatever its size, which one call per article made as slow as embedding."""
+        if not items:
+            return
+        sources = [article.source for article, _, _ in items]
+        self.chunks.delete(where={"source": {"$in": sources}} if len(sources) > 1 else {"source": sources[0]})
+        chunks = [c for _, cs, _ in items for c in cs]
+        vectors = np.concatenate([np.asarray(v, dtype=np.float32).reshape(len(cs), -1) for _, cs, v in items])
         batch = max(1, min(5000, self.client.get_max_batch_size()))
         for i in range(0, len(chunks), batch):
             part = chunks[i : i + batch]
@@ -195,15 +208,17 @@ class ChromaStore:
                     for c in part
                 ],
             )
-        self.docs.upsert(
-            ids=[article.source],
-            embeddings=[[1.0]],
-            documents=[article.text],
-            metadatas=[{
-                "title": article.title, "content_hash": article.content_hash, "n_chunks": len(chunks),
-                "outlet": article.outlet, "byline": article.byline, "date": article.date,
-            }],
-        )
+        for i in range(0, len(items), batch):
+            part = items[i : i + batch]
+            self.docs.upsert(
+                ids=[article.source for article, _, _ in part],
+                embeddings=[[1.0]] * len(part),
+                documents=[article.text for article, _, _ in part],
+                metadatas=[{
+                    "title": article.title, "content_hash": article.content_hash, "n_chunks": len(cs),
+                    "outlet": article.outlet, "byline": article.byline, "date": article.date,
+                } for article, cs, _ in part],
+            )
         self._bump_version(made_by)
 
     def sibling(self, collection: str) -> "ChromaStore":

@@ -310,19 +310,28 @@ gate = sys.stdin.readline().strip() == "kill"
 store = ChromaStore({index!r})
 start = store.count()
 print("start", start, flush=True)  # what the last run (killed or not) left committed
-put, done = store.put, 0
+put_many, done = store.put_many, 0
 
 
-def reporting_put(article, chunks, vectors, made_by=None):
+def commit(items, made_by):
     global done
-    if gate and start + done == TOTAL - 1:
+    put_many(items, made_by=made_by)
+    for article, _, _ in items:
+        done += 1
+        print("committed", article.source, flush=True)  # after put_many returned: the article is in the index
+
+
+def reporting_put_many(items, made_by=None):
+    if gate and start + done + len(items) >= TOTAL:
+        head = items[: TOTAL - 1 - start - done]
+        if head:
+            commit(head, made_by)
         sys.stdin.readline()  # a kill run never writes the last article: the parent kills it before then
-    put(article, chunks, vectors, made_by=made_by)
-    done += 1
-    print("committed", article.source, flush=True)  # after store.put returned: the article is in the index
+        items = items[len(head):]
+    commit(items, made_by)
 
 
-store.put = reporting_put
+store.put_many = reporting_put_many
 # Small batches: writing starts after a few files, and a kill can land while reading, embedding or writing.
 report = ingest([Path({corpus!r})], store, HashEmbedder(), Chunker(), progress=False, batch_chunks=16)
 print(report.summary(), flush=True)
