@@ -49,11 +49,12 @@ def stats(values: list[float]) -> dict:
     return {"p50": round(percentile(values, 50), 4), "p95": round(percentile(values, 95), 4), "n": len(values)}
 
 
-def run_child(cmd: list[str], env: dict) -> tuple[float, int, str]:
+def run_child(cmd: list[str], env: dict, cwd: Path | None = None) -> tuple[float, int, str]:
     """(wall seconds, peak RSS in MiB, stdout) of one child process, measured by benchmarks/rss.py."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.rss", rss.name, *cmd], env=env, cwd=ROOT,
+        env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))}
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.rss", rss.name, *cmd], env=env, cwd=cwd or ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         wall = time.perf_counter() - t
         if proc.returncode:
@@ -117,17 +118,30 @@ def bench_ingest(cfg, paths: list[Path], embedder, label: str) -> dict:
             "reused_index": n_files == 0}  # --work kept an index from an earlier run: only re-ingest is measured
 
 
-def bench_ingest_cli(env: dict, corpus: Path, index: Path, backend: str) -> dict:
-    """`rag ingest --json` of ``corpus`` into a new index, in a child process, with one embedder
-    backend: wall time, chunks/s, where the time went and peak memory, as a user would see them."""
-    wall, rss, out = run_child([sys.executable, "-m", "rag.cli", "ingest", "--quiet", "--json", str(corpus)],
-                               {**env, "RAG_INDEX_DIR": str(index), "RAG_EMBED_BACKEND": backend})
-    r = json.loads(out.strip().splitlines()[-1])
-    n = r["added"] + r["updated"]
-    return {"backend": backend, "embedder": r["embedder"], "articles": n, "chunks": r["chunks_embedded"],
-            "process_s": round(wall, 2), "ingest_s": r["wall_s"], "stage_s": r["seconds"],
-            "articles_per_s": round(n / r["wall_s"], 2), "chunks_per_s": round(r["chunks_embedded"] / r["wall_s"], 2),
-            "peak_rss_mib": rss}
+def bench_ingest_cli(env: dict, corpus: Path, index: Path, backend: str, code: Path | None = None) -> dict:
+    """`rag ingest` of ``corpus`` into a new index, in a child process, with one embedder backend, or
+    with the code of another checkout (``code``: today's ingest, for the base of the ratio). Rates are
+    over the whole process (start-up and model load included), the same for every run; where the time
+    went comes from `--json`, which the other checkout may not have."""
+    child_env = {**env, "RAG_INDEX_DIR": str(index), "RAG_EMBED_BACKEND": backend}
+    cmd = [sys.executable, "-m", "rag.cli", "ingest", "--quiet", str(corpus)]
+    if code is None:
+        cmd.insert(4, "--json")
+    else:
+        child_env["PYTHONPATH"] = str(code)
+    wall, rss, out = run_child(cmd, child_env, cwd=code)
+    last = out.strip().splitlines()[-1]
+    if code is None:
+        r = json.loads(last)
+        n, chunks, embedder, stages = r["added"] + r["updated"], r["chunks_embedded"], r["embedder"], r["seconds"]
+    else:  # "5 added, 0 updated, 0 unchanged; 29 chunks embedded"
+        import re
+
+        n, chunks = int(re.search(r"(\d+) added", last)[1]), int(re.search(r"(\d+) chunks embedded", last)[1])
+        embedder, stages = f"{backend}, code of {code}", {}
+    return {"backend": backend, "code": str(code or "this checkout"), "embedder": embedder, "articles": n,
+            "chunks": chunks, "process_s": round(wall, 2), "stage_s": stages,
+            "articles_per_s": round(n / wall, 2), "chunks_per_s": round(chunks / wall, 2), "peak_rss_mib": rss}
 
 
 def bench_vectors(cfg) -> dict:
@@ -239,6 +253,9 @@ def main(argv=None) -> int:
     p.add_argument("--base-embedder", default="torch", choices=["torch", "onnx", "none"],
                    help="also ingest the synthetic corpus with this embed_backend, for the speed ratio (default torch: "
                         "the embedder before the ONNX one; none: skip)")
+    p.add_argument("--base-code", type=Path, default=None, metavar="DIR",
+                   help="also ingest the synthetic corpus with the code of another checkout (e.g. `git worktree add "
+                        "/tmp/before REV`): the ingest as it was, for the ratio")
     p.add_argument("--stages", default=",".join(STAGES),
                    help=f"comma-separated subset of {','.join(STAGES)} (default: all)")
     args = p.parse_args(argv)
@@ -303,16 +320,20 @@ def main(argv=None) -> int:
             if not corpus.exists():
                 write_corpus(cfg.seeds_dir, corpus, args.articles)
             result["ingest_synthetic"] = {"corpus": f"synthetic-{args.articles}", "runs": []}
-            bases = [args.base_embedder] if args.base_embedder not in ("none", cfg.embed_backend) else []
-            for backend in [cfg.embed_backend, *bases]:  # the default first: its index is searched below
-                index = work / f"index-{args.articles}" if backend == cfg.embed_backend else work / f"index-{backend}"
+            plan = [(cfg.embed_backend, None)]  # the default first: its index is searched below
+            if args.base_embedder not in ("none", cfg.embed_backend):
+                plan.append((args.base_embedder, None))
+            if args.base_code:
+                plan.append(("torch", args.base_code.resolve()))
+            for i, (backend, code) in enumerate(plan):
+                index = work / f"index-{args.articles}" if i == 0 else work / f"index-base-{i}"
                 if index.exists():  # each run measures a fresh ingest
                     shutil.rmtree(index)
-                result["ingest_synthetic"]["runs"].append(bench_ingest_cli(env, corpus, index, backend))
+                result["ingest_synthetic"]["runs"].append(bench_ingest_cli(env, corpus, index, backend, code))
                 save()
             runs = result["ingest_synthetic"]["runs"]
-            if len(runs) == 2 and runs[1]["chunks_per_s"]:
-                result["ingest_synthetic"]["speedup_vs_base"] = round(runs[0]["chunks_per_s"] / runs[1]["chunks_per_s"], 2)
+            result["ingest_synthetic"]["speedup_vs"] = {
+                f"{r['backend']} ({r['code']})": round(runs[0]["chunks_per_s"] / r["chunks_per_s"], 2) for r in runs[1:]}
             save()
             if questions:
                 result["retrieval_synthetic"] = bench_retrieval(make_store(big_cfg), embedder, questions)
@@ -349,11 +370,12 @@ def print_table(r: dict) -> None:
                  ("cold rag ui to models loaded", f"{s['cold_ui_ready_s']:.2f} s", f"{s['ui_rss_mib']} MiB peak")]
     for run in r.get("ingest_synthetic", {}).get("runs", []):
         stages = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(run["stage_s"].items(), key=lambda kv: -kv[1]))
-        rows.append((f"rag ingest {r['ingest_synthetic']['corpus']}, {run['backend']}", f"{run['ingest_s']:.1f} s",
+        rows.append((f"rag ingest {r['ingest_synthetic']['corpus']}, {run['backend']}, {run['code']}",
+                     f"{run['process_s']:.1f} s",
                      f"{run['articles']} articles, {run['chunks']} chunks: {run['articles_per_s']} art/s, "
-                     f"{run['chunks_per_s']} chunks/s; {stages}; peak {run['peak_rss_mib']} MiB"))
-    if "speedup_vs_base" in r.get("ingest_synthetic", {}):
-        rows.append(("ingest speed, default / base embedder", f"{r['ingest_synthetic']['speedup_vs_base']}x", "chunks/s, same run"))
+                     f"{run['chunks_per_s']} chunks/s; {stages or 'no stage times'}; peak {run['peak_rss_mib']} MiB"))
+    for base, ratio in r.get("ingest_synthetic", {}).get("speedup_vs", {}).items():
+        rows.append((f"ingest speed, default / {base}", f"{ratio}x", "chunks/s, same run"))
     if "vectors" in r:
         v = r["vectors"]
         rows.append(("cosine ONNX int8 vs PyTorch", f"min {v['cosine_min']}", f"median {v['cosine_median']}, "
