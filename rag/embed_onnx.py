@@ -131,7 +131,7 @@ class OnnxEmbedder(Embedder):
 
     max_tokens = 256
 
-    def __init__(self, cache_dir: Path, threads: int | None = None, batch_size: int = 32):
+    def __init__(self, cache_dir: Path, threads: int | None = None, batch_size: int = 8):
         self.cache_dir = Path(cache_dir)
         self.threads = threads
         self.batch_size = batch_size
