@@ -162,10 +162,12 @@ def rebuild(store: ChromaStore, embedder: Embedder, chunker: Chunker, progress: 
         t = time.perf_counter()
         vectors = embedder.embed(texts)
         report.seconds["embed"] += time.perf_counter() - t
+        t = time.perf_counter()
         bounds = np.cumsum([0] + [len(chunks) for _, chunks in batch])
         fresh.put_many([(article, chunks, vectors[a:b]) for (article, chunks), a, b in zip(batch, bounds, bounds[1:])],
                        made_by=made_by)
         report.updated.extend(article.source for article, _ in batch)
+        report.seconds["write"] += time.perf_counter() - t
         report.chunks_embedded += len(texts)
         _advance(bar, len(batch))
         batch.clear()
@@ -174,7 +176,9 @@ def rebuild(store: ChromaStore, embedder: Embedder, chunker: Chunker, progress: 
         for s in stored:
             article = Article(source=s.source, text=s.text, title=s.title, content_hash=s.content_hash,
                               outlet=s.outlet, byline=s.byline, date=s.date)
+            t = time.perf_counter()
             batch.append((article, chunker.chunk(article)))
+            report.seconds["chunk"] += time.perf_counter() - t
             if sum(len(c) for _, c in batch) >= batch_chunks:
                 flush()
         if batch:
