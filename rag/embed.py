@@ -158,7 +158,7 @@ class OpenAIEmbedder(Embedder):
         self.timeout = timeout
         self.retry_s = retry_s
         self.dim = 0
-        self.info = EmbedderInfo(self.name, f"server {self.base_url}", 0)
+        self.info = EmbedderInfo(self.name, "openai-server", 0)  # the size is known after the first answer
 
     def describe(self) -> EmbedderInfo:
         """What makes the vectors: the server's model name and vector size (asks the server once)."""
