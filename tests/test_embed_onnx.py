@@ -37,7 +37,7 @@ def test_onnx_vectors_match_torch(onnx_cache, chunks):
     assert a.shape == b.shape == (len(texts), 384) and a.dtype == np.float32
     assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     cosine = (a * b).sum(axis=1)
-    assert cosine.min() >= 0.99, (cosine.min(), np.median(cosine))
+    assert cosine.min() >= 0.99, (cosine.min(), np.median(cosine))  # the bound; 0.994 measured here
     # batching and order do not change a text's vector
     again = onnx.embed(list(reversed(texts)))[::-1]
     assert np.allclose(a, again, atol=1e-5)
