@@ -49,15 +49,28 @@ def test_benchmark_runner_stages_and_kept_work_folder(tmp_path):
     first = subprocess.run(cmd + ["--name", "one.json"], capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     one = json.loads((tmp_path / "out" / "one.json").read_text())
-    assert one["ingest_synthetic"]["articles"] == 30 and one["ingest_synthetic"]["chunks"] > 30
-    assert one["ingest_synthetic"]["unchanged_embedded"] == 0 and not one["ingest_synthetic"]["reused_index"]
-    assert one["retrieval_synthetic"]["chunks"] == one["ingest_synthetic"]["chunks"]
+    default, base = one["ingest_synthetic"]["runs"]  # the default embedder, then torch for the ratio
+    assert default["backend"] == "onnx" and base["backend"] == "torch"
+    assert default["articles"] == base["articles"] == 30 and default["chunks"] == base["chunks"] > 30
+    assert default["stage_s"]["embed"] > 0 and default["peak_rss_mib"] > 0
+    assert one["ingest_synthetic"]["speedup_vs"]["torch (this checkout)"] > 0
+    assert one["ingest_seeds"]["unchanged_embedded"] == 0 and not one["ingest_seeds"]["reused_index"]
+    assert one["retrieval_synthetic"]["chunks"] == default["chunks"]
     assert one["retrieval_seeds"]["search_s"]["n"] == 9 and one["machine"]["cores"] >= 1
-    assert "retrieval at" in first.stdout and "ask" not in one
+    assert "retrieval at" in first.stdout and "ingest speed, default / torch" in first.stdout and "ask" not in one
 
-    second = subprocess.run(cmd + ["--name", "two.json"], capture_output=True, text=True, timeout=600)
+    # kept work folder: the seeds index is reused, the synthetic corpus is not written again, and
+    # the synthetic ingest is measured afresh
+    corpus = tmp_path / "work" / "synth-30"
+    written = {f: f.stat().st_mtime_ns for f in corpus.iterdir()}
+    second = subprocess.run(cmd + ["--name", "two.json", "--base-embedder", "none"], capture_output=True,
+                            text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
     two = json.loads((tmp_path / "out" / "two.json").read_text())
-    assert two["ingest_synthetic"]["reused_index"] and "(index reused)" in second.stdout
+    assert two["ingest_seeds"]["reused_index"] and "(index reused)" in second.stdout
+    assert {f: f.stat().st_mtime_ns for f in corpus.iterdir()} == written
+    assert [r["backend"] for r in two["ingest_synthetic"]["runs"]] == ["onnx"]
+    assert two["ingest_synthetic"]["runs"][0]["chunks"] == default["chunks"]
 
     bad = subprocess.run(cmd[:3] + ["--stages", "seeds,warp"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown stage(s): warp" in bad.stderr
@@ -69,4 +82,4 @@ def test_benchmark_runner_stages_and_kept_work_folder(tmp_path):
     assert none.returncode == 0, none.stderr
     assert "retrieval on the synthetic corpus not timed" in none.stderr
     three = json.loads((tmp_path / "out" / "none.json").read_text())
-    assert three["ingest_synthetic"]["articles"] == 30 and "retrieval_synthetic" not in three
+    assert three["ingest_synthetic"]["runs"][0]["articles"] == 30 and "retrieval_synthetic" not in three
