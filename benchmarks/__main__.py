@@ -321,6 +321,10 @@ def main(argv=None) -> int:
                 write_corpus(cfg.seeds_dir, corpus, args.articles)
             result["ingest_synthetic"] = {"corpus": f"synthetic-{args.articles}", "runs": []}
             plan = [(cfg.embed_backend, None)]  # the default first: its index is searched below
+            if cfg.embed_backend == "onnx" and not cfg.embed_url:  # built once per cache, before any timing
+                from rag.embed_onnx import onnx_path
+
+                onnx_path(cfg.cache_dir)
             if args.base_embedder not in ("none", cfg.embed_backend):
                 plan.append((args.base_embedder, None))
             if args.base_code:

@@ -114,6 +114,16 @@ def test_index_records_its_embedder_and_refuses_another(store, embedder, seeds):
     assert HybridRetriever(store, embedder).search("Which country joined the SCO?")  # the index still answers
 
 
+def test_the_mismatch_message_says_how_to_select_the_index_embedder():
+    """Each recorded embedder is named with the setting that selects it."""
+    from rag.embed import EmbedderInfo
+    from rag.store import _how_to_select
+
+    assert 'embed_backend = "torch"' in _how_to_select(EmbedderInfo("all-MiniLM-L6-v2", "torch", 384))
+    assert 'embed_backend = "onnx"' in _how_to_select(EmbedderInfo("all-MiniLM-L6-v2", "onnx-int8", 384))
+    assert "--embed-url" in _how_to_select(EmbedderInfo("nomic-embed-text", "server http://x/v1", 768))
+
+
 def test_an_index_from_before_the_record_counts_as_torch_minilm(store, embedder, seeds):
     from rag.store import UNRECORDED
 
