@@ -93,6 +93,21 @@ def test_question_streams_a_cited_answer_and_a_marker_opens_its_passage(page):
     shot(page, "02-citation-clicked")
 
 
+def test_a_question_sent_while_an_answer_is_pending_is_answered_after_it(page):
+    """A reader who sends the next question before the answer on screen is done loses nothing: it is
+    kept in the box and answered next (Gradio's default would drop a submission while one is pending)."""
+    page.fill("#question textarea", "Which country became the tenth member of the SCO?")
+    page.press("#question textarea", "Enter")
+    # the box is cleared: the first question's event has begun; the second goes in before it ends
+    page.wait_for_function("() => document.querySelector('#question textarea').value === ''")
+    page.fill("#question textarea", "Where was the summit held?")
+    page.press("#question textarea", "Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#chat .answer').length >= 2 && !document.querySelector('#chat .draft')")
+    assert "Where was the summit held?" in page.locator("#chat").inner_text()
+    assert page.input_value("#question textarea") == ""
+
+
 def test_follow_up_question_is_rewritten_and_answered(page):
     ask(page, "What did Putin say about the multipolar world?", 1)
     ask(page, "What did he say about Belarus?", 2)

@@ -244,7 +244,8 @@ def build_app(runtime: Runtime):
         turns = turns_from_chat(history, message_text)  # the conversation so far, read back from the chat
         history.append({"role": "user", "content": question})
         history.append({"role": "assistant", "content": render_partial("")})
-        yield history, ""
+        yield history, ""  # the box is cleared once: a next question typed while this one streams stays
+        keep = gr.update()
         uid = uuid.uuid4().hex[:8]
         try:
             pipeline = runtime.pipeline(model)
@@ -253,22 +254,22 @@ def build_app(runtime: Runtime):
                 if isinstance(event, Token):
                     draft += event.text
                     history[-1] = {"role": "assistant", "content": render_partial(draft)}
-                    yield history, ""
+                    yield history, keep
                 elif isinstance(event, Sentence):  # an open answer, shown sentence by sentence as each is checked
                     checked.append(event)
                     history[-1] = {"role": "assistant", "content": render_checked(checked, uid)}
-                    yield history, ""
+                    yield history, keep
                 elif isinstance(event, Answer):
                     content = render_answer(event, runtime.article, uid, show_scores=bool(show_scores),
                                             searched_for=event.searched or None)
                     history[-1] = {"role": "assistant", "content": content}
-                    yield history, ""
+                    yield history, keep
         except InputError as exc:
             history[-1] = {"role": "assistant", "content": render_error(str(exc))}
-            yield history, ""
+            yield history, keep
         except RagError as exc:
             history[-1] = {"role": "assistant", "content": render_error(f"Could not answer: {exc}")}
-            yield history, ""
+            yield history, keep
 
     def upload(files, progress=gr.Progress(track_tqdm=True)):
         try:
@@ -347,8 +348,10 @@ def build_app(runtime: Runtime):
                     scores = gr.Checkbox(False, label="Show retrieval scores", elem_id="scores")
 
         inputs = [box, chatbot, model, top_k, scores]
+        # always_last: a question sent while an answer is still pending is answered after it, not dropped
         for trigger in (box.submit, ask.click):
-            trigger(respond, inputs, [chatbot, box], api_name="ask" if trigger == box.submit else False) \
+            trigger(respond, inputs, [chatbot, box], api_name="ask" if trigger == box.submit else False,
+                    trigger_mode="always_last") \
                 .then(lambda h: h, chatbot, saved, api_name=False)
         new_chat.click(lambda: ([], []), None, [chatbot, saved], api_name=False)
         examples.click(lambda sample: sample[0] if sample else gr.update(), examples, box, api_name=False)
