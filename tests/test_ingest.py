@@ -121,7 +121,7 @@ def test_the_mismatch_message_says_how_to_select_the_index_embedder():
 
     assert 'embed_backend = "torch"' in _how_to_select(EmbedderInfo("all-MiniLM-L6-v2", "torch", 384))
     assert 'embed_backend = "onnx"' in _how_to_select(EmbedderInfo("all-MiniLM-L6-v2", "onnx-int8", 384))
-    assert "--embed-url" in _how_to_select(EmbedderInfo("nomic-embed-text", "server http://x/v1", 768))
+    assert "--embed-url" in _how_to_select(EmbedderInfo("nomic-embed-text", "openai-server", 768))
 
 
 def test_an_index_from_before_the_record_counts_as_torch_minilm(store, embedder, seeds):
