@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="only questions of these categories, comma-separated; 'open' stands for summary,why,describe,"
                          "list,compare,overview and 'fact' for every other")
     ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--no-standalone", action="store_true",
+                    help="conversation sets: do not also ask each follow-up in its standalone form (half the model's "
+                         "work; the figures that compare follow-ups with it are left out)")
     ev.add_argument("--every", type=int, default=1, metavar="N",
                     help="a fixed sample: every Nth question of the split, from its first, in file order (default 1: all)")
     ev.add_argument("--model", help="packaged model name or path to a .gguf file")
@@ -430,7 +433,7 @@ def cmd_eval(args) -> int:
         plain = PlainLlamaIndex(store, embedder, generator, max_tokens=200 if any(map(is_open_item, items)) else 96)
         fns["plain-llamaindex"] = lambda q, history=(): plain.ask(q).to_dict()  # the plain recipe keeps no conversation
     summaries = run_all(fns, items, articles, args.out, cfg.model, str(args.dataset), args.split,
-                        progress=not args.quiet)
+                        progress=not args.quiet, standalone=not args.no_standalone)
     names = list(summaries)
     print(f"{'metric':<28} " + " ".join(f"{n:>17}" for n in names))
     for key, value in summaries[names[0]].items():

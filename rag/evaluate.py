@@ -138,7 +138,7 @@ def run(
 
     A conversation set is run turn by turn: each turn gets the conversation so far as the pipeline
     itself answered it (``answer_fn(question, history)``), never the references. ``standalone_of``
-    (id → result of the same turn asked in its ``standalone`` form) adds the conversation metrics."""
+    (id → result of the same turn asked in its ``standalone`` form) adds the figures that compare with it."""
     from .conversation import Turn
 
     out_dir = Path(out_dir)
@@ -173,7 +173,7 @@ def run(
     if talks:
         from .metrics import conversation_summary
 
-        summary.update(conversation_summary(items, results, standalone_of or {}))
+        summary.update(conversation_summary(items, results, standalone_of))
     summary["run"] = info.__dict__
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
@@ -181,10 +181,13 @@ def run(
 
 def run_all(
     answer_fns: dict[str, Callable[[str], dict]], items: list[dict], articles: dict[str, str], out_dir: Path,
-    model: str, dataset: str, split: str | None, progress: bool = True,
+    model: str, dataset: str, split: str | None, progress: bool = True, standalone: bool = True,
 ) -> dict[str, dict]:
     """Run each pipeline (the first into ``out_dir``, others into ``out_dir/<name>``), then write
-    report.md and report.html that show them side by side. Returns name -> summary."""
+    report.md and report.html that show them side by side. Returns name -> summary.
+
+    A conversation set's follow-ups are also asked alone (``standalone``), unless told not to: that doubles
+    the model's work, and only the figures that compare the two need it."""
     from .report import write_reports
 
     out_dir = Path(out_dir)
@@ -192,7 +195,7 @@ def run_all(
     for k, (name, fn) in enumerate(answer_fns.items()):
         target = out_dir if k == 0 else out_dir / name
         alone = None
-        if is_conversation_set(items):  # the same turns asked in their standalone form, in the same run
+        if standalone and is_conversation_set(items):  # the same turns asked in their standalone form, in the same run
             alone = standalone_run(fn, items, articles, target / "standalone", RunInfo(name, model, dataset, split),
                                    progress)
         summary = run(fn, items, articles, target, RunInfo(name, model, dataset, split), progress=progress,

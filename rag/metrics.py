@@ -326,16 +326,19 @@ def _turn_score(item: dict, result: dict) -> float:
     return point_recall(item, result) if is_open_item(item) else float(is_direct_correct(item, result))
 
 
-def conversation_summary(items: list[dict], results: list[dict], standalone: dict[str, dict]) -> dict:
+def conversation_summary(items: list[dict], results: list[dict], standalone: dict[str, dict] | None) -> dict:
     """Follow-up turns against the same questions asked alone (``standalone``: id → result; a turn
-    whose standalone form is the question itself is its own), by turn depth; rewrites; topic changes."""
+    whose standalone form is the question itself is its own), by turn depth; rewrites; topic changes.
+    ``standalone`` None: the turns were not asked alone, and the figures that compare with them are left out."""
     pairs = list(zip(items, results))
     follow = [(i, r) for i, r in pairs if is_followup(i)]
     fact = [(i, r) for i, r in follow if not is_open_item(i)]
     opened = [(i, r) for i, r in follow if is_open_item(i)]
 
+    compared = standalone is not None
+
     def alone(i, r):
-        return standalone.get(i["id"], r)
+        return (standalone or {}).get(i["id"], r)
 
     out = {
         "conversations": len({i["conversation"] for i in items}),
@@ -367,6 +370,11 @@ def conversation_summary(items: list[dict], results: list[dict], standalone: dic
                                 "followup": _mean(is_direct_correct(i, r) for i, r in fact if i["turn"] == d),
                                 "standalone": _mean(is_direct_correct(i, alone(i, r)) for i, r in fact if i["turn"] == d)}
                        for d in depths}
+    if not compared:  # each turn would stand in for its own standalone form: say nothing rather than a false 0 gap
+        for key in [k for k in out if k.startswith("standalone_") or k.endswith("_standalone_score")] + ["followup_gap"]:
+            del out[key]
+        for depth in out["by_depth"].values():
+            depth["standalone"] = None
     return out
 
 

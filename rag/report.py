@@ -40,15 +40,16 @@ def _conversation_lines(summary: dict) -> list[str]:
            "", "| metric | value |", "|---|---|"]
     out += [f"| {m} | {_fmt(summary[m])} |" for m in CONVERSATION_HEADLINE if m in summary]
     out += ["", "| turn | fact follow-ups | direct and correct | asked alone |", "|---|---|---|---|"]
-    out += [f"| {d} | {v['turns']} | {v['followup']:.3f} | {v['standalone']:.3f} |" for d, v in summary["by_depth"].items()]
+    out += [f"| {d} | {v['turns']} | {v['followup']:.3f} | {_fmt(v['standalone'])} |" for d, v in summary["by_depth"].items()]
     forms = [k[:-len("_turn_score")] for k in summary if k.endswith("_turn_score")]
     out += ["", "| form | score in the conversation | asked alone |", "|---|---|---|"]
-    out += [f"| {f} | {summary[f + '_turn_score']:.3f} | {summary[f + '_standalone_score']:.3f} |" for f in forms]
+    out += [f"| {f} | {summary[f + '_turn_score']:.3f} | {_fmt(summary.get(f + '_standalone_score'))} |" for f in forms]
     return out
 
 
 def _fmt(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    """A figure for a table; None (not measured in this run) as a dash."""
+    return "—" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def by_category(items: list[dict], results: list[dict], verdict=is_direct_correct) -> dict[str, tuple[int, int]]:

@@ -73,7 +73,35 @@ def tally() -> dict:
     return TALLY
 
 
+# -- time by kind of test: what CI's budget table (.ci/run) divides between the fast tests and the slow and
+# browser ones, measured inside the one `python -m pytest` run (setup, call and teardown of each test) ------
+KIND_SECONDS: dict[str, float] = {}
+KIND_TESTS: dict[str, set] = {}
+
+
+def kind_of(keywords) -> str:
+    """'slow' (real models, servers), 'browser' (headless Chromium, fake models) or 'fast'."""
+    return "slow" if "slow" in keywords else "browser" if "browser" in keywords else "fast"
+
+
+def pytest_runtest_logreport(report):
+    kind = kind_of(report.keywords)
+    KIND_SECONDS[kind] = KIND_SECONDS.get(kind, 0.0) + report.duration
+    KIND_TESTS.setdefault(kind, set()).add(report.nodeid)
+
+
 def pytest_terminal_summary(terminalreporter):
+    if KIND_SECONDS:
+        terminalreporter.write_sep("-", "time by kind of test")
+        for kind in ("fast", "browser", "slow"):
+            if kind in KIND_SECONDS:
+                terminalreporter.write_line(f"{kind:<8} {len(KIND_TESTS[kind]):>4} tests {KIND_SECONDS[kind]:>8.1f} s")
+        import json
+
+        out = ROOT / "artifacts" / "test-times.json"  # read by .ci/run, which prints it beside the budget
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps({k: {"tests": len(KIND_TESTS[k]), "seconds": round(v, 1)}
+                                   for k, v in KIND_SECONDS.items()}, indent=2) + "\n")
     if not (TALLY["bad_inputs_tried"] or TALLY["faults_injected"] or TALLY["concurrent_sessions"]):
         return
     import json

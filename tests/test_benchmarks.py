@@ -44,14 +44,14 @@ def test_benchmark_runner_stages_and_kept_work_folder(tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "benchmarks", "--stages", "seeds,synthetic", "--articles", "30",
+    cmd = [sys.executable, "-m", "benchmarks", "--stages", "seeds,synthetic", "--articles", "12",
            "--questions", "3", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]
     first = subprocess.run(cmd + ["--name", "one.json"], capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     one = json.loads((tmp_path / "out" / "one.json").read_text())
     default, base = one["ingest_synthetic"]["runs"]  # the default embedder, then torch for the ratio
     assert default["backend"] == "onnx" and base["backend"] == "torch"
-    assert default["articles"] == base["articles"] == 30 and default["chunks"] == base["chunks"] > 30
+    assert default["articles"] == base["articles"] == 12 and default["chunks"] == base["chunks"] > 12
     assert default["stage_s"]["embed"] > 0 and default["peak_rss_mib"] > 0
     assert one["ingest_synthetic"]["speedup_vs"]["torch (this checkout)"] > 0
     assert one["ingest_seeds"]["unchanged_embedded"] == 0 and not one["ingest_seeds"]["reused_index"]
@@ -61,7 +61,7 @@ def test_benchmark_runner_stages_and_kept_work_folder(tmp_path):
 
     # kept work folder: the seeds index is reused, the synthetic corpus is not written again, and
     # the synthetic ingest is measured afresh
-    corpus = tmp_path / "work" / "synth-30"
+    corpus = tmp_path / "work" / "synth-12"
     written = {f: f.stat().st_mtime_ns for f in corpus.iterdir()}
     second = subprocess.run(cmd + ["--name", "two.json", "--base-embedder", "none"], capture_output=True,
                             text=True, timeout=600)
@@ -76,10 +76,10 @@ def test_benchmark_runner_stages_and_kept_work_folder(tmp_path):
     assert bad.returncode == 2 and "unknown stage(s): warp" in bad.stderr
 
     # the synthetic stage alone with no questions: the ingest is timed, its retrieval skipped with a message
-    none = subprocess.run(cmd[:3] + ["--stages", "synthetic", "--articles", "30", "--questions", "0",
+    none = subprocess.run(cmd[:3] + ["--stages", "synthetic", "--articles", "12", "--questions", "0",
                                      "--work", str(tmp_path / "work-none"), "--out", str(tmp_path / "out"),
                                      "--name", "none.json"], capture_output=True, text=True, timeout=600)
     assert none.returncode == 0, none.stderr
     assert "retrieval on the synthetic corpus not timed" in none.stderr
     three = json.loads((tmp_path / "out" / "none.json").read_text())
-    assert three["ingest_synthetic"]["runs"][0]["articles"] == 30 and "retrieval_synthetic" not in three
+    assert three["ingest_synthetic"]["runs"][0]["articles"] == 12 and "retrieval_synthetic" not in three

@@ -346,6 +346,24 @@ def test_rag_eval_runs_a_conversation_turn_by_turn_on_its_own_answers(fake_cli, 
     assert summary["followup_turns"] == 1 and "by_depth" in summary
     assert "## Conversations" in (out / "report.md").read_text()
 
+    # --no-standalone (the CI gate): the turns only, and no comparison figure pretends the turn was its own
+    # standalone form (the gap would read 0)
+    quick = tmp_path / "quick"
+    assert cli.main(["eval", "--quiet", "--no-standalone", "--dataset", str(data), "--out", str(quick)]) == 0
+    assert not (quick / "standalone").exists()
+    assert [json.loads(x)["answer"] for x in (quick / "results.jsonl").read_text().splitlines()] == \
+        [x["answer"] for x in lines]
+    brief = json.loads((quick / "summary.json").read_text())
+    assert {k: brief[k] for k in ("followup_turns", "followup_direct_correctness", "followup_wrong_answer_rate",
+                                  "wrong_side_answers")} == \
+        {k: summary[k] for k in ("followup_turns", "followup_direct_correctness", "followup_wrong_answer_rate",
+                                 "wrong_side_answers")}
+    assert not [k for k in brief if "standalone" in k or k == "followup_gap"]
+    assert brief["by_depth"]["2"]["standalone"] is None and "| 2 | 1 |" in (quick / "report.md").read_text()
+    # a gate on a figure this run did not measure is an error, not a pass
+    assert cli.main(["eval", "--quiet", "--no-standalone", "--dataset", str(data), "--out", str(quick),
+                     "--fail-under", "followup_gap=0.5"]) != 0
+
 
 def test_which_article_says_a_claim_of_its_own_searches_the_library(indexed, embedder):
     p = _pipeline(indexed, embedder)

@@ -255,13 +255,15 @@ def test_ask_through_llama_cpp_server_streams_a_cited_answer(llm_url, model_cach
 
 
 def test_both_servers_run_the_eval(llm_url, chroma_url, model_cache, tmp_path):
+    """The plumbing of `rag eval` on both servers, not its quality (the CI gates measure that in-process): two
+    questions, so that one answered is there to check whatever the other does."""
     env = {"RAG_CHROMA_URL": chroma_url, "RAG_LLM_URL": llm_url, "RAG_COLLECTION": "eval-set",
            "RAG_CACHE_DIR": str(model_cache)}
-    proc = rag("eval", "--quiet", "--dataset", "evals/seeds_qa.jsonl", "--split", "test", "--limit", "4",
+    proc = rag("eval", "--quiet", "--dataset", "evals/seeds_qa.jsonl", "--split", "test", "--limit", "2",
                "--out", str(tmp_path / "out"), env=env)
     assert proc.returncode == 0, proc.stderr
     results = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
-    assert len(results) == 4
+    assert len(results) == 2
     for r in results:
         for c in r["citations"]:
             assert c["quote"] in ARTICLES[c["source"]]
