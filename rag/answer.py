@@ -58,6 +58,7 @@ class Answer:
     note: str = ""  # what was left out of the answer, for the reader
     searched: str = ""  # the question as answered: a follow-up in its standalone form ("" when the same)
     followup: str = NEW  # how the question was read in its conversation (conversation.Resolved.kind)
+    closest: tuple[Citation, ...] = ()  # a decline's nearest sentences, shown as such: never an answer
 
     def to_dict(self) -> dict:
         """The fields of an eval results line, plus timings and the model's raw reply."""
@@ -83,6 +84,8 @@ class Answer:
                         "p_yes": None if c.p_yes is None else round(c.p_yes, 4), "ok": c.ok, "why": c.why,
                         "bridge": c.bridge, "also": c.also}
                        for c in self.checks],
+            "closest": [{"source": c.source, "quote": c.quote, "start": c.start, "end": c.end, "title": c.title}
+                        for c in self.closest],
         }
 
 
@@ -217,10 +220,12 @@ class Pipeline:
                 yield Sentence(step.text, step.citations)
             else:
                 verdict = step
+        closest = self.closest(question, hits) if verdict.refused else ()
         timings.update(generate_s=t3 - t2, tokens=len(pieces), verify_s=time.perf_counter() - t3,
                        check_s=verdict.check_s, checks=verdict.judge_calls, total_s=time.perf_counter() - t0)
         yield Answer(text=verdict.text, refused=verdict.refused, citations=verdict.citations, raw=raw,
-                     timings=timings, reason=verdict.reason, checks=verdict.checks, note=verdict.note, **base)
+                     timings=timings, reason=verdict.reason, checks=verdict.checks, note=verdict.note,
+                     closest=closest, **base)
 
     def sources_answer(self, question: str, resolved: Resolved, t0: float) -> Answer:
         """"Which article says that?": each article of the last answer, cited with the sentence that
@@ -277,6 +282,20 @@ class Pipeline:
         if shape == OVERVIEW:
             return lead_evidence(self.overview_articles(question, hits), k=self.open_k)
         return passage_evidence(hits)
+
+    def closest(self, question: str, hits, most: int = 2) -> tuple[Citation, ...]:
+        """A decline's nearest sentences: the ``most`` that bear most on the question (the fact path's
+        sentence scores, whatever the question's shape) and share a content word with it, each still
+        verbatim in its stored article. They are shown as what the search found, not as an answer:
+        nothing says they answer the question."""
+        asked = set(content_terms(question))
+        out: list[Citation] = []
+        for e in select_evidence(question, hits, self.embedder, k=3 * most, idf=self.retriever.keyword.idf):
+            overlaps = any(c.source == e.source and e.start < c.end and c.start < e.end for c in out)
+            if (len(out) < most and not overlaps and asked & set(content_terms(e.text))
+                    and self._article(e.source)[e.start:e.end] == e.text):
+                out.append(Citation(len(out) + 1, e.source, e.text, e.start, e.end, e.title))
+        return tuple(out)
 
     def overview_articles(self, question: str, hits, most: int = 4) -> list:
         """The articles an overview is about: the one the question names (by its file name or title),

@@ -299,6 +299,11 @@ def format_answer(answer, bold: bool = False) -> str:
     if answer.refused:
         searched = ", ".join(s for s, _ in answer.retrieved[:3]) or "nothing relevant"
         lines.append(f"\n(Why: {answer.reason}. Searched the index; closest articles: {searched})")
+    if answer.closest:  # a decline's nearest sentences: what the search found, not an answer
+        lines.append("\nClosest passages found (not an answer):")
+        for c in answer.closest:
+            lines.append(f"- {c.source}" + (f" — {c.title}" if c.title else ""))
+            lines.append(f"    “{c.quote}”")
     if answer.citations:
         lines.append("\nSources:")
         on, off = ("\x1b[1m", "\x1b[22m") if bold else ("**", "**")

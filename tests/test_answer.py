@@ -102,6 +102,32 @@ def test_an_invented_name_is_declined_never_replaced_by_a_quote(indexed, embedde
     assert answer.reason == "“Mongolia”: not stated in the sources: “mongolia” is not in the sentence"
 
 
+def test_a_decline_shows_the_closest_sentences_as_such(indexed, embedder, seeds):
+    """Declined, the answer still helps: the one or two sentences that bear most on the question, each
+    verbatim in its article, apart from the citations (none) and never counted as an answer."""
+    answer = _pipeline(indexed, embedder, "Mongolia [1]").ask(QUESTION)
+    assert answer.refused is True and answer.citations == () and answer.text == "The articles don't say."
+    assert 1 <= len(answer.closest) <= 2
+    articles = {p.name: indexed.article(p.name).text for p in seeds.glob("*.txt")}
+    for c in answer.closest:
+        assert articles[c.source][c.start:c.end] == c.quote
+    if len(answer.closest) == 2:  # two different passages, not one inside the other
+        a, b = answer.closest
+        assert a.source != b.source or a.end <= b.start or b.end <= a.start
+    assert any("tenth member" in c.quote for c in answer.closest)  # the sentence the reader should have used
+    d = answer.to_dict()
+    assert d["refused"] is True and d["citations"] == [] and [c["quote"] for c in d["closest"]] == \
+        [c.quote for c in answer.closest]
+    # an answer that stands has no closest list: its citations are the sources
+    assert _pipeline(indexed, embedder, extractive_reply).ask(QUESTION).closest == ()
+    # an open question declined gets them too
+    open_decline = _pipeline(indexed, embedder, "Mongolia joined the bloc in a ceremony on Mars.").ask(
+        "Why did the SCO admit a tenth member?")
+    assert open_decline.refused and open_decline.closest
+    # nothing shares a word with the question: no sentence is offered as close
+    assert _pipeline(indexed, embedder, "NONE").ask("Qwxz plorfen vintrabulous?").closest == ()
+
+
 def test_a_number_must_match_exactly(indexed, embedder):
     answer = _pipeline(indexed, embedder, _cite("the 11th [{n}]")).ask(QUESTION)
     assert answer.refused is True

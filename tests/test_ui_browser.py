@@ -237,3 +237,21 @@ def test_an_open_question_gets_checked_sentences_with_their_sources(page):
     assert "[1]" in text and text.rstrip().endswith(".") and "checking" not in text
     assert page.locator("#chat details.source mark").count() >= 1
     shot(page, "08-open-question")
+
+
+def test_a_decline_shows_the_closest_sentences_marked_as_not_an_answer(browser, tmp_path):
+    """A reader whose answer fails the checks: the page says the articles don't say, and shows the nearest
+    sentences under a label, with no marker pointing at them."""
+    url, demo, _ = start(tmp_path, reply="Mongolia [1]")
+    try:
+        ctx, pg = new_page(browser, url, viewport={"width": 1280, "height": 900})
+        answer = ask(pg, "Which country became the tenth member of the SCO?", 1)
+        assert answer.inner_text().strip() == "The articles don't say."
+        closest = pg.locator("#chat .closest")
+        assert "not an answer" in closest.inner_text()
+        assert any("tenth member" in q for q in closest.locator("blockquote").all_inner_texts())
+        assert pg.locator("#chat a.cite").count() == 0
+        shot(pg, "09-decline-with-closest")
+        ctx.close()
+    finally:
+        demo.close()

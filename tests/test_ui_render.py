@@ -40,6 +40,26 @@ def test_render_declined_answer_lists_what_was_searched_and_escapes_html():
     assert "<div class='searched'>Searched: Title line</div>" in html
 
 
+def test_a_decline_shows_its_closest_sentences_apart_and_a_follow_up_never_reads_them_as_sources():
+    from ui.render import turn_from_message
+
+    near = Citation(1, "a.txt", QUOTE, START, START + len(QUOTE), "Title line")
+    declined = _answer(text="The articles don't say.", refused=True, citations=(), closest=(near,))
+    html = render_answer(declined, {"a.txt": ART}.get, "u5")
+    assert "<div class='closest'><div class='closest-label'>Closest passages found, not an answer:</div>" in html
+    assert f"<blockquote>{QUOTE}</blockquote>" in html and "class='cite" not in html  # no marker points at it
+    turn = turn_from_message("Who joined?", html)
+    assert turn.refused and turn.sources == ()  # the closest file is not the answer's source
+    assert "class='closest'" not in render_answer(_answer(), {"a.txt": ART}.get, "u6")
+
+    from rag.cli import format_answer
+
+    text = format_answer(declined)
+    assert text.startswith("The articles don't say.")
+    assert f"Closest passages found (not an answer):\n- a.txt — Title line\n    “{QUOTE}”" in text
+    assert "Sources:" not in text
+
+
 def test_render_shows_the_rewritten_question_and_scores_on_request():
     html = render_answer(_answer(), {"a.txt": ART}.get, "u3", show_scores=True, searched_for="Did <b>X</b> join?")
     assert "Searched for: “Did &lt;b&gt;X&lt;/b&gt; join?”" in html

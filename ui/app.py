@@ -38,6 +38,10 @@ CSS = """
 #chat mark strong.ans {font-weight: 700; background: #fbbf24; text-decoration: underline 2px #b45309;
   text-underline-offset: 2px; border-radius: 2px;}
 #chat .rewritten, #chat .searched, #chat .note {color: #6b7280; font-size: .82em; margin-top: .4em;}
+#chat .closest {margin-top: .5em; border-top: 1px dashed #d1d5db; padding-top: .3em; font-size: .9em;}
+#chat .closest-label {color: #6b7280; font-size: .9em;}
+#chat .closest .near-file {color: #6b7280; font-size: .85em;}
+#chat .closest blockquote {margin: .2em 0 .4em .6em; padding-left: .6em; border-left: 3px solid #d1d5db; color: #374151;}
 #chat .error {color: #b91c1c;}
 #chat .draft {color: #374151;}
 #articles table.lib {width: 100%; table-layout: fixed; border-collapse: collapse; font-size: .88em;}

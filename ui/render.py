@@ -99,6 +99,8 @@ def render_answer(
         sources = "".join(render_source(uid, c, arts[c.source], open_=(i == 0))
                           for i, c in enumerate(answer.citations))
         parts.append(f"<div class='sources'>{sources}</div>")
+    if answer.closest:
+        parts.append(render_closest(answer.closest, article))
     if answer.refused or show_scores:
         rows = answer.retrieved[:5]
         titles = []
@@ -109,6 +111,18 @@ def render_answer(
         label = "Searched" if answer.refused else "Retrieved"
         parts.append(f"<div class='searched'>{label}: {'; '.join(titles) or 'nothing relevant in the index'}</div>")
     return "".join(parts)
+
+
+def render_closest(closest, article: Callable[[str], StoredArticle | None]) -> str:
+    """A decline's nearest sentences, labelled as not an answer. Their file names sit in a class of their own,
+    not ``file``: a follow-up ("Which article says that?") must never read them as the answer's sources."""
+    items = []
+    for c in closest:
+        a = article(c.source)
+        title = _esc((a.title if a and a.title else c.title) or c.source)
+        items.append(f"<div class='near'><span class='near-title'>{title}</span> <span class='near-file'>"
+                     f"{_esc(c.source)}</span><blockquote>{_esc(c.quote)}</blockquote></div>")
+    return f"<div class='closest'><div class='closest-label'>Closest passages found, not an answer:</div>{''.join(items)}</div>"
 
 
 def render_error(message: str) -> str:
