@@ -395,7 +395,7 @@ def test_rewrite_resolves_counts_the_names_and_numbers_a_follow_up_needed():
 
 def test_no_question_of_the_eval_sets_is_read_as_a_turn_about_an_answer_when_asked_alone():
     # "Who said that X?" asks for a person: it must reach the reader, not the article list
-    for name in ("evals/corpus/questions.jsonl", "evals/seeds_qa.jsonl"):
+    for name in ("evals/corpus/questions.jsonl", "evals/seeds_qa.jsonl", "evals/realpages/questions.jsonl"):
         for line in (REPO / name).read_text(encoding="utf-8").splitlines():
             q = json.loads(line)["question"]
             assert rules.resolve(q, []).kind == NEW, q

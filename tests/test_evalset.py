@@ -243,3 +243,21 @@ def test_checker_strict_rules_for_the_corpus(checker, tmp_path):
     both = [html, dict(html, id="p5", split="dev")]
     assert checker.check(_write(tmp_path / "split.jsonl", both), articles, strict=True) == [
         "article b.html is cited by questions of several splits ['dev', 'test']: split by event, not by question"]
+
+
+def test_the_real_page_set_checks_out_and_is_split_by_page(checker):
+    """evals/realpages: real saved pages, questions written by hand; every reference found in the page as the
+    chatbot extracts it, and dev and test apart by page (``--strict``)."""
+    folder = REPO_ROOT / "evals" / "realpages"
+    assert checker.check(folder / "questions.jsonl", folder / "articles", strict=True) == []
+    rows = [json.loads(line) for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+    pages = {p.name for p in (folder / "articles").iterdir()}
+    assert len(pages) >= 40 and len(rows) >= 240
+    assert {s for r in rows for s in r["sources"]} == pages  # every page is asked about
+    split_of = {}
+    for r in rows:
+        for s in r["sources"]:
+            assert split_of.setdefault(s, r["split"]) == r["split"], s
+    opens = [r for r in rows if r["category"] in OPEN_CATEGORIES]
+    assert len(opens) >= 60 and all(3 <= len(r["keywords"]) <= 5 for r in opens if r["answerable"])
+    assert {r["split"] for r in rows if not r["answerable"]} == {"dev", "test"}
