@@ -18,7 +18,7 @@ from .errors import GenerationError
 from .generate import chat_formatter, load_llama
 
 # The check model's P("Yes") an answer needs to stand with its sentence, chosen on the corpus dev events
-# (`python evals/sweep_judge.py --shuffle 1`, the first 72 questions of the shuffled dev split, 4 evidence
+# (`python evals/experiments/sweep_judge.py --shuffle 1`, the first 72 questions of the shuffled dev split, 4 evidence
 # sentences): 0.45 and 0.50 both got 44 of 72 right (direct answers and declines); 0.50 declines more,
 # 13/18 against 12/18, for one more false refusal. 0.40: 43, 0.55 and 0.60: 40, 0.70: 39. With the 6
 # sentences now shown, 0.45 and 0.50 tie again (24 of 36). With the reader's worked examples (72 dev questions,

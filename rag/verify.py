@@ -252,7 +252,7 @@ def highlights(answer: str, e: Evidence, question: str = "") -> tuple[tuple[int,
 # sentence, it is a name, and a 1.5B model asked "does the sentence state this answer?" says Yes. The
 # idea: show the check model the rivals the evidence offers (the other names for a name, the other
 # numbers for a number) and let it choose. Measured on the dev events with the packaged 1.5B model
-# (evals/sweep_choice.py, evals/reports/choice-sweep/): it caught no wrong answer that it did not pay
+# (evals/experiments/sweep_choice.py, evals/experiments/results/choice-sweep/): it caught no wrong answer that it did not pay
 # for with a right one, so ``verify`` does not use it; it stays here, measured, for a stronger check
 # model. ``CHOICE_MARGIN``: how much more likely a rival must be chosen than the answer for it to fall.
 CHOICE_MARGIN = 0.3
@@ -433,7 +433,7 @@ def verify_fact(
 MAX_OPEN_SENTENCES = 5
 MIN_CLAIM_WORDS = 4  # a shorter "sentence" is a fragment, not a claim
 # Share of a claim's content words its cited sentences must hold: lower than a short answer's MIN_GROUNDING,
-# as the open reader writes in its own words. Corpus dev open questions (evals/reports/open-sweep/): 0.4
+# as the open reader writes in its own words. Corpus dev open questions (evals/experiments/results/open-sweep/): 0.4
 # kept point recall 0.361 against 0.330 at 0.5, with the same sentence support (1.0) and declines.
 MIN_OPEN_GROUNDING = 0.4
 # The check model's P(Yes) that the cited sentences answer the question, which one sentence of an open

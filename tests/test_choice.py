@@ -47,7 +47,7 @@ def test_the_other_parts_of_a_two_part_reply_are_no_rivals():
 
 
 def test_verify_does_not_use_the_choice_it_did_not_pay_for_on_dev():
-    # measured on the dev events with the packaged model (evals/reports/choice-sweep): off in verify
+    # measured on the dev events with the packaged model (evals/experiments/results/choice-sweep): off in verify
     e = [Evidence("a.txt", "Final", SENTENCE, 0, len(SENTENCE), 1.0)]
     judge = ChoosingJudge("Palmer")
     v = verify("Who scored for England?", "Oyarzabal [1]", e, judge=judge, article=lambda s: SENTENCE)

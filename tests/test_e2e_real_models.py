@@ -74,7 +74,7 @@ def test_real_embedder_reingest_embeds_nothing(tmp_path):
 
 # llama.cpp is compiled for the CPU it is installed on, and its kernels round differently on each (AVX-512,
 # AVX2, AVX, SSE; AMD, Intel). The same prompts scored by llama.cpp built three ways on one machine (native AVX2,
-# AVX only, SSE only: evals/kernel_noise.py, figures in evals/reports/README.md, "Kernel noise") moved the
+# AVX only, SSE only: evals/experiments/kernel_noise.py, figures in evals/reports/README.md, "Kernel noise") moved the
 # check's P(Yes) by 0.012 at the median and by at most 0.060; a user's AVX-512 machine gave "Russia" 0.503
 # where AVX2 gives 0.483. So a score is asserted against a threshold only when it measured at least
 # 2 * KERNEL_NOISE from it here, and then with KERNEL_NOISE to spare: a CPU that moves it by the largest

@@ -1,18 +1,18 @@
-"""Dev analysis of a "nearness" rule for wrong-side answers, measured and not built (evals/reports/choice-sweep).
+"""Dev analysis of a "nearness" rule for wrong-side answers, measured and not built (evals/experiments/results/choice-sweep).
 
 The answer belongs to the question's entity when the question's words (names weighted double) stand
 closer to it in the cited sentence than to a rival of the same kind (verify.rivals). Offline, on the
 answers and quotes of a sweep_judge.py dump (no model): how many wrong answers it would catch, how many
 right ones it would lose.
 
-Usage: python evals/sweep_nearness.py evals/reports/calibration/dev-6-of-12-all-164-bridge.jsonl 0.5 [-v]
+Usage: python evals/experiments/sweep_nearness.py evals/experiments/results/calibration/dev-6-of-12-all-164-bridge.jsonl 0.5 [-v]
 """
 import json, sys, re, math
-sys.path.insert(0, str(__import__('pathlib').Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(__import__('pathlib').Path(__file__).resolve().parents[2]))
 from rag.verify import rivals, TOKEN, number_values
 from rag.text import content_terms, stem
 from rag.conversation import names_in
-items = {json.loads(l)['id']: json.loads(l) for l in open(__import__('pathlib').Path(__file__).resolve().parent / 'corpus' / 'questions.jsonl')}
+items = {json.loads(l)['id']: json.loads(l) for l in open(__import__('pathlib').Path(__file__).resolve().parents[1] / 'corpus' / 'questions.jsonl')}
 
 def positions(sentence, phrase):
     toks = [t.lower() for t in TOKEN.findall(sentence)]

@@ -6,8 +6,8 @@ Prints, per threshold: direct correctness, declined when unanswerable, false ref
 balanced score used to choose (direct correctness + declined) / 2. Tune on dev only.
 
 Usage:
-    python evals/sweep_judge.py --dataset evals/corpus/questions.jsonl --corpus evals/corpus/articles --split dev
-    python evals/sweep_judge.py --dataset evals/seeds_qa.jsonl --split dev --thresholds 0.2,0.3,0.4
+    python evals/experiments/sweep_judge.py --dataset evals/corpus/questions.jsonl --corpus evals/corpus/articles --split dev
+    python evals/experiments/sweep_judge.py --dataset evals/seeds_qa.jsonl --split dev --thresholds 0.2,0.3,0.4
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rag import prompts  # noqa: E402
 from rag.build import eval_store, make_embedder, make_generator, make_judge  # noqa: E402

@@ -6,10 +6,10 @@ build, the check model's P(Yes) on the pairs the slow tests assert on, and the p
 checks and decisions on the slow tests' questions and a fixed sample of dev questions. Run it once per
 build, then compare the files:
 
-    python evals/kernel_noise.py --label native --out evals/reports/kernel-noise
-    PYTHONPATH=/tmp/llama-avx python evals/kernel_noise.py --label avx --out evals/reports/kernel-noise
-    python evals/kernel_noise.py --compare evals/reports/kernel-noise/*.json
-    python evals/kernel_noise.py --near 0.03 --dataset evals/corpus/questions.jsonl FILE ...
+    python evals/experiments/kernel_noise.py --label native --out evals/experiments/results/kernel-noise
+    PYTHONPATH=/tmp/llama-avx python evals/experiments/kernel_noise.py --label avx --out evals/experiments/results/kernel-noise
+    python evals/experiments/kernel_noise.py --compare evals/experiments/results/kernel-noise/*.json
+    python evals/experiments/kernel_noise.py --near 0.03 --dataset evals/corpus/questions.jsonl FILE ...
 
 ``--near`` counts the questions of earlier runs (results.jsonl, or sweep_judge dumps) whose verdict rests on a
 check score within that distance of the threshold: the ones another CPU could flip.
@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 # The pairs tests/test_e2e_real_models.py scores with the check model: (question, sentence, answer).
@@ -141,7 +141,7 @@ def near_threshold(path: Path, items: dict[str, dict], threshold: float, within:
         row = json.loads(line)
         if row["id"] not in items:
             continue
-        if "verdicts" in row:  # an evals/sweep_judge.py dump, at the threshold
+        if "verdicts" in row:  # an evals/experiments/sweep_judge.py dump, at the threshold
             verdict = row["verdicts"][str(threshold)]
             scores, refused, right = verdict["p_yes"], verdict["refused"], verdict.get("right", False)
         else:  # results.jsonl
@@ -165,7 +165,7 @@ def near_threshold(path: Path, items: dict[str, dict], threshold: float, within:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--label", help="name of this build (the output file's name)")
-    p.add_argument("--out", type=Path, default=ROOT / "evals" / "reports" / "kernel-noise")
+    p.add_argument("--out", type=Path, default=ROOT / "evals" / "experiments" / "results" / "kernel-noise")
     p.add_argument("--dev-every", type=int, default=8, help="every Nth corpus dev question (default 8)")
     p.add_argument("--compare", type=Path, nargs="+", help="recorded files to compare, the first as the base")
     p.add_argument("--near", type=float, help="count check scores this close to the threshold in the runs given")

@@ -6,8 +6,8 @@ The reader's replies are taken from an earlier run (``--reuse``: a ``sweep_judge
 the checks run. The check model's scores are cached, so each margin costs only what it adds. Tune on dev only.
 
 Usage:
-    python evals/sweep_choice.py --dataset evals/corpus/questions.jsonl --corpus evals/corpus/articles \\
-        --split dev --reuse evals/reports/calibration/dev-6-of-12-all-164-bridge.jsonl --out evals/reports/choice-sweep/dev.json
+    python evals/experiments/sweep_choice.py --dataset evals/corpus/questions.jsonl --corpus evals/corpus/articles \\
+        --split dev --reuse evals/experiments/results/calibration/dev-6-of-12-all-164-bridge.jsonl --out evals/experiments/results/choice-sweep/dev.json
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rag import prompts  # noqa: E402
 from rag.answer import Pipeline  # noqa: E402

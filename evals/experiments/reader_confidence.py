@@ -1,6 +1,6 @@
 """Experiment: is the reader's own confidence a better check than the check model's P(Yes)?
 
-For each question of a sweep dump (``evals/sweep_judge.py --dump``), the reader's prompt is rebuilt
+For each question of a sweep dump (``evals/experiments/sweep_judge.py --dump``), the reader's prompt is rebuilt
 (same retrieval, evidence and worked examples) and its stored reply is scored token by token,
 teacher-forced, in one batch: the log-probability of every reply token, and P("NONE") as the first
 token (how much the reader leaned towards declining). Then, over the one-part replies that reached
@@ -8,9 +8,9 @@ the check, it compares three ways of ranking them for acceptance, at equal numbe
 check's P(Yes) (what verify uses), P(NONE), and the two combined.
 
 Tune on dev only. Usage (about 12 s a question on 2 cores):
-    RAG_INDEX_DIR=/tmp/x python evals/reader_confidence.py --dataset evals/corpus/questions.jsonl \
-        --corpus evals/corpus/articles --dump evals/reports/calibration/dev-6-of-12-all-164-kinds.jsonl \
-        --out evals/reports/calibration/dev-reader-confidence.jsonl
+    RAG_INDEX_DIR=/tmp/x python evals/experiments/reader_confidence.py --dataset evals/corpus/questions.jsonl \
+        --corpus evals/corpus/articles --dump evals/experiments/results/calibration/dev-6-of-12-all-164-kinds.jsonl \
+        --out evals/experiments/results/calibration/dev-reader-confidence.jsonl
 A finished ``--out`` is only analysed again (questions already in it are not scored twice).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rag import prompts  # noqa: E402
 from rag.answer import Pipeline  # noqa: E402
@@ -29,7 +29,7 @@ from rag.build import eval_store, make_embedder, make_generator  # noqa: E402
 from rag.config import Config  # noqa: E402
 from rag.evaluate import load_dataset  # noqa: E402
 from rag.metrics import keyword_match  # noqa: E402
-from self_check import auc  # noqa: E402  (evals/, beside this script)
+from self_check import auc  # noqa: E402  (evals/experiments/, beside this script)
 
 
 def score_reply(generator, messages, reply: str) -> tuple[list[list], float]:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Dev sweeps of the open-answer policy: read once, verify many ways.
 
-    python evals/open_sweep.py --dataset evals/corpus/questions.jsonl --corpus evals/corpus/articles \
-        --split dev --out evals/reports/open-sweep/corpus-dev [--every 2] [--judge 0.3,0.5] [--share 0.4,0.5]
+    python evals/experiments/open_sweep.py --dataset evals/corpus/questions.jsonl --corpus evals/corpus/articles \
+        --split dev --out evals/experiments/results/open-sweep/corpus-dev [--every 2] [--judge 0.3,0.5] [--share 0.4,0.5]
 
 The expensive step (shape, evidence and the reader's reply, as ``Pipeline`` does them) runs once per
 question and is kept in ``OUT/reads.jsonl`` (rerun with the same --out and it is reused); then every
@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

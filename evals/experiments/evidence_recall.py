@@ -3,7 +3,7 @@
 multi-part and paraphrased questions can be told apart.
 
 Usage:
-    python evals/evidence_recall.py --dataset evals/corpus/questions.jsonl --corpus evals/corpus/articles \
+    python evals/experiments/evidence_recall.py --dataset evals/corpus/questions.jsonl --corpus evals/corpus/articles \
         --split dev [--evidence-k 4] [--top-k 8] [--misses]
 Without --corpus it reads the current index (the seeds by default). Tune on dev only.
 """
@@ -14,7 +14,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rag.answer import Pipeline  # noqa: E402
 from rag.build import eval_store, make_embedder  # noqa: E402

@@ -9,7 +9,7 @@ same answer parts: how well each separates right parts from wrong ones (AUC; wro
 unanswerable question, or a part that matches no keyword group), and what each costs.
 
 Usage (dev only):
-    python evals/self_check.py --dataset evals/corpus/questions.jsonl --corpus evals/corpus/articles \
+    python evals/experiments/self_check.py --dataset evals/corpus/questions.jsonl --corpus evals/corpus/articles \
         --split dev --shuffle 1 --limit 72 --out /tmp/self-check.jsonl
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rag import prompts  # noqa: E402
 from rag.answer import Pipeline  # noqa: E402

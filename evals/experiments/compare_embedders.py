@@ -1,7 +1,7 @@
 """Retrieval with the ONNX int8 embedder against PyTorch on one eval split: hit@1, hit@5 and MRR of the
 articles that state each answer (``sources``), over every answerable question of the split.
 
-    python evals/compare_embedders.py --split dev [--out evals/reports/embedder-dev/retrieval.json]
+    python evals/experiments/compare_embedders.py --split dev [--out evals/reports/embedder-dev/retrieval.json]
 
 Each embedder searches its own index of the corpus (``rag.build.corpus_store``, cached per embedder).
 """
@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
