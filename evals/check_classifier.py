@@ -3,7 +3,7 @@
 how many does the verifier keep; of those they do not state, how many does it drop.
 
 Usage:
-    python evals/check_classifier.py --labels evals/sentence_labels.jsonl RUN_DIR [RUN_DIR ...] [--out FILE.json]
+    python evals/check_classifier.py --labels evals/labels/sentences.jsonl RUN_DIR [RUN_DIR ...] [--out FILE.json]
 
 ``RUN_DIR`` is a `rag eval` output folder (its ``results.jsonl``): each open answer there carries ``checks``,
 one per sentence of the reader's reply, with whether it stood (``ok``) and why not (``why``). The labels
@@ -130,7 +130,7 @@ def report(m: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path, help="rag eval output folders")
-    p.add_argument("--labels", type=Path, default=Path(__file__).parent / "sentence_labels.jsonl")
+    p.add_argument("--labels", type=Path, default=Path(__file__).parent / "labels" / "sentences.jsonl")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = p.parse_args(argv)
     labels = [json.loads(line) for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
