@@ -17,7 +17,7 @@ from .retrieve import HybridRetriever, ranked_sources
 from .shape import FACT, OPEN, OVERVIEW, shape_of
 from .store import ChromaStore
 from .text import content_terms, number_values, sentence_spans
-from .verify import Accepted, Check, Citation, Verdict, highlights, verify_steps
+from .verify import Accepted, Check, Citation, Verdict, check_quote, highlights, verify_steps
 
 __all__ = ["Answer", "Citation", "Pipeline", "Sentence", "Token", "check_question"]
 
@@ -291,9 +291,11 @@ class Pipeline:
         asked = set(content_terms(question))
         out: list[Citation] = []
         for e in select_evidence(question, hits, self.embedder, k=3 * most, idf=self.retriever.keyword.idf):
+            if len(out) == most:
+                break
             overlaps = any(c.source == e.source and e.start < c.end and c.start < e.end for c in out)
-            if (len(out) < most and not overlaps and asked & set(content_terms(e.text))
-                    and self._article(e.source)[e.start:e.end] == e.text):
+            if (not overlaps and asked & set(content_terms(e.text))
+                    and check_quote(self._article(e.source), e.text, e.start, e.end)):
                 out.append(Citation(len(out) + 1, e.source, e.text, e.start, e.end, e.title))
         return tuple(out)
 
