@@ -17,7 +17,7 @@ from .retrieve import HybridRetriever, ranked_sources
 from .shape import FACT, OPEN, OVERVIEW, shape_of
 from .store import ChromaStore
 from .text import content_terms, number_values, sentence_spans
-from .verify import Accepted, Check, Citation, Verdict, check_quote, highlights, verify_steps
+from .verify import Check, Citation, OpenVerifier, check_quote, highlights, split_sentences, verify_fact
 
 __all__ = ["Answer", "Citation", "Pipeline", "Sentence", "Token", "check_question"]
 
@@ -203,29 +203,45 @@ class Pipeline:
                          reason="nothing in the index bears on the question", **base)
             return
 
+        # Open answers are checked sentence by sentence while the reader writes: each sentence as soon as
+        # the next one begins (the reader's state is set aside meanwhile), so the first is shown early.
+        checker = None if shape == FACT else OpenVerifier(question, evidence, self.judge, self.min_judge, self._article)
         pieces: list[str] = []
+        checked: list[str] = []
         for piece in self.read(question, evidence, shape):
             if not pieces:
                 timings["ttft_s"] = time.perf_counter() - t2
             pieces.append(piece)
             yield Token(piece)
+            if checker is not None:
+                written = split_sentences("".join(pieces))[:-1]  # the last may still be growing
+                yield from self._check_sentences(checker, written, checked, timings, t0)
         t3 = time.perf_counter()
+        checking = checker.check_s if checker is not None else 0.0  # the checks made while the reader wrote
         raw = "".join(pieces).strip()
 
-        verdict: Verdict | None = None
-        for step in verify_steps(question, raw, evidence, judge=self.judge, min_judge=self.min_judge,
-                                 article=self._article, refusal=prompts.REFUSAL, shape=shape):
-            if isinstance(step, Accepted):
-                timings.setdefault("first_sentence_s", time.perf_counter() - t0)
-                yield Sentence(step.text, step.citations)
-            else:
-                verdict = step
+        if checker is None:
+            verdict = verify_fact(question, raw, evidence, self.judge, self.min_judge, self._article, prompts.REFUSAL)
+        else:
+            yield from self._check_sentences(checker, split_sentences(raw), checked, timings, t0)
+            verdict = checker.verdict(prompts.REFUSAL)
         closest = self.closest(question, hits) if verdict.refused else ()
-        timings.update(generate_s=t3 - t2, tokens=len(pieces), verify_s=time.perf_counter() - t3,
+        timings.update(generate_s=t3 - t2 - checking, tokens=len(pieces), verify_s=time.perf_counter() - t3 + checking,
                        check_s=verdict.check_s, checks=verdict.judge_calls, total_s=time.perf_counter() - t0)
         yield Answer(text=verdict.text, refused=verdict.refused, citations=verdict.citations, raw=raw,
                      timings=timings, reason=verdict.reason, checks=verdict.checks, note=verdict.note,
                      closest=closest, **base)
+
+    @staticmethod
+    def _check_sentences(checker: OpenVerifier, sentences: list[str], checked: list[str], timings: dict,
+                         t0: float) -> Iterator[Sentence]:
+        """Check the ``sentences`` not yet ``checked`` (in order), and yield each that stands."""
+        for sentence in sentences[len(checked):]:
+            checked.append(sentence)
+            checker.check(sentence)
+            for step in checker.release():
+                timings.setdefault("first_sentence_s", time.perf_counter() - t0)
+                yield Sentence(step.text, step.citations)
 
     def sources_answer(self, question: str, resolved: Resolved, t0: float) -> Answer:
         """"Which article says that?": each article of the last answer, cited with the sentence that

@@ -175,6 +175,28 @@ class LlamaCppGenerator(Generator):
         self.prefixes = PrefixStates(directory=state_dir)
         # One model, one KV cache: a check model that shares this one (judge.LlamaCppJudge) takes the same lock.
         self.lock = threading.RLock()
+        self._replying = False  # a reply is streaming: whoever uses the model meanwhile must put its state back
+
+    @contextmanager
+    def aside(self):
+        """Use the model for something else (a check of the sentence just written) in the middle of a
+        reply: the reply's KV cache and position are saved first and put back after, so the reply goes on
+        as if nothing had happened. Outside a reply, nothing is saved."""
+        with self.lock:
+            llm = self._llm
+            if not self._replying or llm is None:
+                yield
+                return
+            n, requires_eval = llm.n_tokens, llm._requires_eval
+            key, data = tuple(llm.input_ids[:n].tolist()), PrefixStates._save(llm)
+            self._replying = False  # a nested aside saves nothing more
+            try:
+                yield
+            finally:
+                self._replying = True
+                if not PrefixStates._load(llm, key, data):
+                    raise GenerationError("the model's state could not be put back after a check")
+                llm._requires_eval = requires_eval
 
     def load(self) -> "LlamaCppGenerator":
         self._load()
@@ -233,7 +255,11 @@ class LlamaCppGenerator(Generator):
                 for chunk in chunks:
                     piece = chunk["choices"][0]["text"]
                     if piece:
-                        yield piece
+                        self._replying = True
+                        try:
+                            yield piece
+                        finally:
+                            self._replying = False
             except (ValueError, RuntimeError) as exc:
                 llm.reset()
                 raise GenerationError(f"the model failed while answering: {exc}") from exc

@@ -141,9 +141,12 @@ class LlamaCppJudge(Judge):
         if len(tokens) >= self.n_ctx:
             raise GenerationError(f"the check prompt is {len(tokens)} tokens, over the check model's n_ctx {self.n_ctx}")
         try:
-            if fixed:  # the reader's prompt has replaced ours in the shared cache: get our start back
-                self.shared.prime(tokens, fixed)
-            return self.logits_after(tokens)[0]
+            if self.shared is None:
+                return self.logits_after(tokens)[0]
+            with self.shared.aside():  # a check while the reader writes: its reply goes on after
+                if fixed:  # the reader's prompt has replaced ours in the shared cache: get our start back
+                    self.shared.prime(tokens, fixed)
+                return self.logits_after(tokens)[0]
         except (ValueError, RuntimeError) as exc:
             llm.reset()
             raise GenerationError(f"the check model failed: {exc}") from exc

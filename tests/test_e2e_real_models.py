@@ -189,6 +189,37 @@ def test_shared_model_gets_each_prompts_start_back_from_a_snapshot(tmp_path, mod
     assert batches[0] == len(tokens) - fixed
 
 
+def test_checks_made_while_the_reader_writes_leave_its_reply_unchanged(model_cache):
+    """An open reply is checked sentence by sentence as it is written, on the same model: each check sets
+    the reader's state aside and puts it back, so the reply is token for token the one read with no check
+    in between, and the checks score as they do on their own."""
+    from rag import prompts
+    from rag.generate import LlamaCppGenerator
+    from rag.judge import LlamaCppJudge
+    from rag.models import resolve_model
+    from rag.verify import split_sentences
+
+    path = resolve_model("qwen2.5-coder-1.5b", model_cache)
+    gen = LlamaCppGenerator(path).load()
+    judge = LlamaCppJudge(path, shared=gen).load()
+    sources = [("SCO summit", "Belarus joined the SCO as its tenth member at the Astana summit on 4 July."),
+               ("SCO summit", "The summit was held in Astana, Kazakhstan, on 3 and 4 July 2024."),
+               ("SCO summit", "Leaders signed a declaration on security and trade and agreed to meet in China next year.")]
+    messages = prompts.open_messages("What happened at the SCO summit?", sources)
+    quotes = " ".join(t for _, t in sources)
+    alone = "".join(gen.stream(messages, max_tokens=60, grammar=prompts.OPEN_GRAMMAR))
+
+    pieces, scores = [], []
+    for piece in gen.stream(messages, max_tokens=60, grammar=prompts.OPEN_GRAMMAR):
+        pieces.append(piece)
+        done = split_sentences("".join(pieces))[:-1]
+        if len(done) > len(scores):  # a sentence is complete: check it now, mid-reply
+            scores.append(judge.supports(quotes, done[len(scores)]))
+    assert scores, "the reply should have more than one sentence, so one is checked mid-reply"
+    assert "".join(pieces) == alone
+    assert abs(scores[0] - judge.supports(quotes, split_sentences(alone)[0])) < 0.01
+
+
 def test_rag_chat_with_the_real_models_reads_follow_ups_in_the_conversation(tmp_path, model_cache):
     """`rag chat` end to end: a pronoun follow-up is searched with the first answer's name, and "Which
     article says that?" cites the article of the first answer with a verbatim quote."""
