@@ -205,7 +205,7 @@ class Pipeline:
 
         # Open answers are checked sentence by sentence while the reader writes: each sentence as soon as
         # the next one begins (the reader's state is set aside meanwhile), so the first is shown early.
-        checker = None if shape == FACT else OpenVerifier(question, evidence, self.judge, self.min_judge, self._article)
+        checker = None if shape == FACT else OpenVerifier(question, evidence, self.judge, article=self._article)
         pieces: list[str] = []
         checked: list[str] = []
         for piece in self.read(question, evidence, shape):

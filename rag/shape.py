@@ -36,7 +36,20 @@ _OPEN_STARTS = re.compile(
     r"what (?:do|does|did) (?:the |these |this |both |all the |each of the )?(?:articles?|reports?|stories|story|sources?|"
     r"coverage|outlets?|papers?|texts?|documents?|pieces?)\b[^?]*\b(?:say|report|tell|write|cover|describe)\b|"
     r"what (?:did|does|do|has|have) [^?]{2,80}? (?:say|said|argue|claim|announce|promise|propose|warn|think|want|plan|"
-    r"do) (?:about|on|regarding|after|in response|when|to)\b)",
+    r"do) (?:about|on|regarding|after|in response|when|to)\b|"
+    # what a study or a person concluded, urged or offered, what something means or is doing: several points
+    r"what (?:did|does|do|has|have) [^?]{2,80}? (?:conclude|find|found|show|reveal|recommend|offer|include|"
+    r"involve|require|think|expect)\b|"
+    r"what (?:is|are|was|were) (?:still )?(?:unknown|known|planned|expected|happening|going on)\b|"
+    r"what (?:is|are) [^?]{2,60}? doing (?:to|about)\b|"
+    r"what (?:could|might|would|will|does|do) [^?]{2,80}? mean\b|"
+    # "What options do tenants have?", "What benefits will members get?": things described, a list. Not "which
+    # banks ...?" (names: a short answer of parts), "what two instruments" (a count of parts), "what years" (a time)
+    r"what (?:[\w'’-]+ ){0,3}?(?:kinds|types|sorts) of \w+|"
+    r"what (?!(?:did|does|do|was|were|is|are|has|have|had|will|would|can|could)\b)"
+    r"(?!(?:[\w'’-]+ ){0,3}?(?:years|months|weeks|days|hours|dates|decades|centuries)\b)"
+    r"(?:(?!many\b|much\b|two\b|three\b|four\b|five\b|\d)[\w'’-]+ ){0,3}?[a-z]{2,}s(?<!ss)(?<![iu]s) "
+    r"(?:do|does|did|will|would|can|could|are|were|is|has|have|had|should|must)\b)",
     re.IGNORECASE,
 )
 # "What are these articles about?", "What is this article about?", "Summarize the articles", "give an overview".

@@ -142,12 +142,12 @@ def number_values(text: str) -> set[str]:
     return out
 
 
-_NAMED_NUMBER = re.compile(r"[^\W\d_]+-\d+\b")  # "Zephrin-2", "COVID-19": part of a name, not a quantity
+NAMED_NUMBER = re.compile(r"[^\W\d_]+-\d+\b")  # "Zephrin-2", "COVID-19": part of a name, not a quantity
 
 
 def question_numbers(question: str) -> set[str]:
     """The quantities the question gives: its numbers, less those that are part of a name ("Falcon-9")."""
-    return number_values(_NAMED_NUMBER.sub(" ", question))
+    return number_values(NAMED_NUMBER.sub(" ", question))
 
 
 _QUANTITY = re.compile(r"^\W*(?:how (?:many|much|old|long|far|big|large|tall|high|deep|wide|heavy|fast)\b"

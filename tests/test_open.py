@@ -50,10 +50,9 @@ def test_questions_about_the_articles_themselves_are_overviews(question):
     assert shape_of(question) == OVERVIEW
 
 
-def test_routing_on_the_eval_sets_errs_rarely():
-    """Every question of both eval sets, routed by its words only: how many take the other shape."""
+def _misroutes(*names):
     wrong_fact = wrong_open = facts = opens = 0
-    for name in ("evals/corpus/questions.jsonl", "evals/seeds_qa.jsonl"):
+    for name in names:
         for line in (ROOT / name).read_text(encoding="utf-8").splitlines():
             item = json.loads(line)
             is_open = item["category"] in ("summary", "why", "describe", "list", "compare", "overview")
@@ -62,9 +61,21 @@ def test_routing_on_the_eval_sets_errs_rarely():
             opens += is_open
             wrong_fact += routed_open and not is_open
             wrong_open += is_open and not routed_open
+    return facts, opens, wrong_fact, wrong_open
+
+
+def test_routing_on_the_eval_sets_errs_rarely():
+    """Every question of the eval sets, routed by its words only: how many take the other shape."""
+    facts, opens, wrong_fact, wrong_open = _misroutes("evals/corpus/questions.jsonl", "evals/seeds_qa.jsonl")
     assert facts > 400 and opens > 90
-    assert wrong_fact <= 6  # measured: 6 of 410 (why-questions with a one-phrase answer, "How do X see Y?")
-    assert wrong_open <= 3  # measured: 2 of 92 ("What instruments does it carry?", "What did she promise voters?")
+    assert wrong_fact <= 7  # measured: 7 of 410 (why-questions with a one-phrase answer, "How do X see Y?")
+    assert wrong_open <= 1  # measured: 1 of 92
+    # real pages, questions written apart from the rules: list questions ("What options do tenants have?",
+    # "What benefits will members get?") take the open path
+    facts, opens, wrong_fact, wrong_open = _misroutes("evals/realpages/questions.jsonl")
+    assert facts > 180 and opens > 90
+    assert wrong_fact <= 1  # measured: 1 of 193 ("What materials are the platters made of?")
+    assert wrong_open <= 15  # measured: 15 of 96 (32 before list questions were read as such)
 
 
 # ---- sentences and their checks ------------------------------------------------------------------
@@ -281,21 +292,46 @@ def test_rag_ask_and_eval_answer_an_open_question(tmp_path, seeds, monkeypatch, 
     assert "no questions of the categories" in capsys.readouterr().err
 
 
-def test_an_open_answer_of_true_sentences_that_answer_nothing_is_declined():
-    """Each sentence is stated by its quote, yet none answers the question (a near miss's premise):
-    nothing is shown, and it declines; once one answers, the held sentences are released together."""
+def test_a_near_miss_answered_with_true_sentences_shows_them_and_drops_the_one_stating_its_premise():
+    """"Why did the council resign?" (it did not): true sentences about the bridge are shown, each as soon as
+    it is checked, with no answer-level veto; the sentence that states the false premise is not stated by
+    any quote and is dropped, even by a check model that says Yes to everything."""
     class Judge(WordJudge):
         def supports(self, sources, claim):
             return 1.0
 
-    reply = "Engineers had rated the bridge poor in 2019. Mayor Ida Brun ordered an inquiry led by Hester Calloway."
-    steps = list(verify_steps_for(reply, Judge("collapsed")))
-    assert [type(s).__name__ for s in steps] == ["Verdict"]
-    assert steps[-1].refused and "do not answer the question" in steps[-1].reason
+    reply = ("Engineers had rated the bridge poor in 2019. The council resigned because the bridge collapsed on Tuesday. "
+             "Mayor Ida Brun ordered an inquiry led by Hester Calloway.")
+    steps = list(verify_steps_for(reply, Judge("nothing")))
+    assert [type(s).__name__ for s in steps] == ["Accepted", "Accepted", "Verdict"]
+    verdict = steps[-1]
+    assert not verdict.refused and "resigned" not in verdict.text and verdict.text.count("[") == 2
+    assert "council resigned" in verdict.reason and "left out" in verdict.note
 
-    steps = list(verify_steps_for(reply, Judge("inquiry")))
-    assert [type(s).__name__ for s in steps] == ["Accepted", "Accepted", "Verdict"]  # held, then both at once
-    assert not steps[-1].refused and steps[-1].text.count("[") == 2
+
+def test_a_cause_the_quotes_do_not_give_is_dropped():
+    """"X because Y" where the quotes state X and Y but give no cause: the link is the reader's own."""
+    assert "cause" in claim_gap("Mayor Ida Brun ordered an inquiry because engineers rated the bridge poor.",
+                                f"{EVIDENCE[1].text} {EVIDENCE[2].text}")
+    assert claim_gap("Mayor Ida Brun ordered an inquiry led by Hester Calloway.", EVIDENCE[2].text) == ""
+    assert claim_gap("The bridge collapsed because of the flood.",
+                     "The bridge collapsed after a flood, the council said.") == ""  # "after": a cause is given
+
+
+def test_the_question_and_the_title_are_context_checked_against_the_article():
+    """A figure or name of the question (or the article's title) that the cited sentence lacks does not sink
+    a claim when the article holds it; one that the article lacks still does."""
+    text = "Merrow Bridge report. Filed 12 November 2023. The Merrow Bridge collapsed on Tuesday, killing three people."
+    ev = [Evidence("a.txt", "Merrow Bridge report", text[50:], 50, len(text), 1.0)]
+    claim = "In November 2023 the Merrow Bridge collapsed on Tuesday, killing three people."
+    assert "2023" in claim_gap(claim, ev[0].text)  # the one cited sentence lacks the year
+    checker = OpenVerifier("What happened to the bridge in November 2023?", ev, None, article=lambda s: text)
+    assert checker.check(claim).ok
+    checker = OpenVerifier("What happened to the bridge in November 2024?", ev, None, article=lambda s: text)
+    assert not checker.check(claim.replace("2023", "2024")).ok
+    checker = OpenVerifier("What happened to the bridge?", ev, None, article=lambda s: text)
+    assert not checker.check(claim).ok  # not the question's: the sentence must state it
+    assert claim_gap("Caldera-1's second stage failed at launch.", "The second stage failed at the launch of Caldera-1.") == ""
 
 
 def verify_steps_for(reply, judge):
