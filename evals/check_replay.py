@@ -119,7 +119,7 @@ def replay(args) -> int:
                 else:
                     verdict = step
             out.append({"id": r["id"], "set": r["set"], "question": r["question"], "shape": r["shape"],
-                        "answerable": r["answerable"], "answer": verdict.text, "refused": verdict.refused,
+                        "answerable": r["answerable"], "answer": verdict.text, "refused": verdict.refused, "answers_question": verdict.answers,
                         "reason": verdict.reason, "raw": r["raw"],
                         "citations": [{"source": c.source, "quote": c.quote} for c in verdict.citations],
                         "checks": [{"answer": c.answer, "ok": c.ok, "why": c.why, "p_yes": c.p_yes, "bridge": c.bridge,

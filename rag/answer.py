@@ -59,6 +59,7 @@ class Answer:
     searched: str = ""  # the question as answered: a follow-up in its standalone form ("" when the same)
     followup: str = NEW  # how the question was read in its conversation (conversation.Resolved.kind)
     closest: tuple[Citation, ...] = ()  # a decline's nearest sentences, shown as such: never an answer
+    answers: bool | None = None  # open answers: whether a shown sentence was judged to answer the question
 
     def to_dict(self) -> dict:
         """The fields of an eval results line, plus timings and the model's raw reply."""
@@ -84,6 +85,7 @@ class Answer:
                         "p_yes": None if c.p_yes is None else round(c.p_yes, 4), "ok": c.ok, "why": c.why,
                         "bridge": c.bridge, "also": c.also}
                        for c in self.checks],
+            "answers_question": self.answers,
             "closest": [{"source": c.source, "quote": c.quote, "start": c.start, "end": c.end, "title": c.title}
                         for c in self.closest],
         }
@@ -230,7 +232,7 @@ class Pipeline:
                        check_s=verdict.check_s, checks=verdict.judge_calls, total_s=time.perf_counter() - t0)
         yield Answer(text=verdict.text, refused=verdict.refused, citations=verdict.citations, raw=raw,
                      timings=timings, reason=verdict.reason, checks=verdict.checks, note=verdict.note,
-                     closest=closest, **base)
+                     closest=closest, answers=verdict.answers, **base)
 
     @staticmethod
     def _check_sentences(checker: OpenVerifier, sentences: list[str], checked: list[str], timings: dict,

@@ -211,6 +211,10 @@ def open_summary(items: list[dict], results: list[dict]) -> dict:
         "point_recall": _mean(point_recall(i, r) for i, r in ans),
         "sentence_support": _mean(sentence_supported(s, c) for s, c in sentences),
         "open_near_miss_declined": _mean(bool(r["refused"]) for _, r in misses),
+        # declined, or answered with the note that the sentences may not answer the question as asked
+        "open_near_miss_declined_or_flagged": _mean(bool(r["refused"]) or r.get("answers_question") is False
+                                                    for _, r in misses),
+        "open_answerable_flagged": _mean(not r["refused"] and r.get("answers_question") is False for _, r in ans),
         "open_false_refusal_rate": _mean(bool(r["refused"]) for _, r in ans),
         "open_answer_words_median": float(statistics.median(words)) if words else 0.0,
         "open_sentences_median": float(statistics.median(

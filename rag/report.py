@@ -19,7 +19,8 @@ HEADLINE = [
 ]
 # The open questions' figures (metrics.open_summary), in a table of their own.
 OPEN_HEADLINE = [
-    "point_recall", "sentence_support", "open_near_miss_declined", "open_false_refusal_rate",
+    "point_recall", "sentence_support", "open_near_miss_declined", "open_near_miss_declined_or_flagged",
+    "open_answerable_flagged", "open_false_refusal_rate",
     "open_answer_words_median", "open_sentences_median", "first_sentence_p50_s", "open_latency_p50_s",
     "shape_misroutes",
 ]

@@ -97,6 +97,7 @@ class Verdict:
     check_s: float = 0.0
     judge_calls: int = 0
     note: str = ""
+    answers: bool | None = None  # open answers: whether a shown sentence was judged to answer the question
 
 
 def is_refusal(text: str) -> bool:
@@ -443,6 +444,13 @@ MIN_OPEN_GROUNDING = 0.4
 # replaces (the veto and 0.5: 0.789 / 0.541) on both figures, and declines 11 of 63 answerable dev
 # questions against their 16.
 MIN_SUPPORT = 0.75
+# The check model's P(Yes) that a shown sentence's quotes answer the question, below which (for each of the
+# first two shown) the answer says so instead of being declined: true sentences about something else answer
+# a near miss's false premise with what the articles do say, and the reader is told they may not answer the
+# question as asked. The veto this replaces declined at 0.45 (corpus dev: 3 of 4 near misses, and 0.31 of
+# the answerable questions); as a note, it throws nothing away.
+MIN_RELEVANCE = 0.45
+DOUBT = "These sentences may not answer the question as asked: the articles may not say what it assumes."
 _END = re.compile(r"[.!?…][\"”’')\]]*$")
 _CONNECTIVE = re.compile(r"^(?:However|But|Also|Additionally|Moreover|Furthermore|In addition|Meanwhile|Still|Yet|And)"
                          r"\b,?\s+")
@@ -670,14 +678,29 @@ class OpenVerifier:
         if not self.pieces:
             return Verdict(refusal, (), True, why or "the reader found no answer in the sources",
                            tuple(self.checks), self.check_s, self.judge_calls)
-        note = ""
+        notes = []
         if dropped:
             n = len(dropped)
-            note = (f"{n} sentence{'s' if n > 1 else ''} of the reader's answer {'were' if n > 1 else 'was'} left out: "
-                    f"{'they' if n > 1 else 'it'} could not be checked against the articles.")
+            notes.append(f"{n} sentence{'s' if n > 1 else ''} of the reader's answer {'were' if n > 1 else 'was'} left "
+                         f"out: {'they' if n > 1 else 'it'} could not be checked against the articles.")
+        answers = self.answers_question()
+        if answers is False:
+            notes.insert(0, DOUBT)
         return Verdict(" ".join(self.pieces), tuple(self.citations), False,
                        "verified" + (f"; dropped {why}" if why else ""), tuple(self.checks), self.check_s,
-                       self.judge_calls, note)
+                       self.judge_calls, " ".join(notes), answers)
+
+    def answers_question(self, most: int = 2) -> bool | None:
+        """Whether one of the first ``most`` sentences that stand has quotes the check model judges to answer
+        the question (None without a check model). Asked once the answer is complete: it adds no wait
+        before the first sentence, and it only adds a note."""
+        if self.judge is None:
+            return None
+        for check in [c for c in self.checks if c.ok][:most]:
+            cited = " ".join(self.evidence[k - 1].text for k in (check.sentence, check.also) if k)
+            if self._timed(self.judge.p_yes, self.question, cited) >= MIN_RELEVANCE:
+                return True
+        return False
 
 
 def check_quote(article_text: str, quote: str, start: int | None = None, end: int | None = None) -> bool:

@@ -12,7 +12,7 @@ from rag.evidence import Evidence, lead_evidence
 from rag.metrics import (answer_sentences, open_summary, point_recall, sentence_supported, shape_misroutes,
                          summarize)
 from rag.shape import FACT, OPEN, OVERVIEW, shape_of
-from rag.verify import OpenVerifier, claim_gap, split_sentences, verify
+from rag.verify import DOUBT, OpenVerifier, claim_gap, split_sentences, verify
 
 from fakes import ScriptedGenerator, WordJudge, sources_in
 
@@ -246,6 +246,9 @@ def test_open_questions_change_no_fact_figure_and_have_their_own():
             assert both[key] == value, key
     assert both["point_recall"] == 1.0 and both["sentence_support"] == pytest.approx(2 / 3)  # Tuesday is not quoted
     assert both["open_near_miss_declined"] == 0.0 and both["open_questions"] == 2
+    assert both["open_near_miss_declined_or_flagged"] == 0.0 and both["open_answerable_flagged"] == 0.0
+    flagged = summarize([fact] + opens, [fr, o1, {**o2, "answers_question": False}], {"a.txt": "Ann came."})
+    assert flagged["open_near_miss_declined_or_flagged"] == 1.0 and flagged["open_near_miss_declined"] == 0.0
     assert both["first_sentence_p50_s"] == 2.0 and both["shape_misroutes"] == 1  # o2 was answered as a fact
     assert open_summary([fact], [fr]) == {} and shape_misroutes([fact], [{"answer": "", "refused": True}]) == 0
 
@@ -307,6 +310,10 @@ def test_a_near_miss_answered_with_true_sentences_shows_them_and_drops_the_one_s
     verdict = steps[-1]
     assert not verdict.refused and "resigned" not in verdict.text and verdict.text.count("[") == 2
     assert "council resigned" in verdict.reason and "left out" in verdict.note
+    # nothing shown was judged to answer the question: the answer says so, and throws nothing away
+    assert verdict.answers is False and verdict.note.startswith(DOUBT)
+    answered = list(verify_steps_for(reply, Judge("inquiry")))[-1]
+    assert answered.answers is True and DOUBT not in answered.note and answered.text == verdict.text
 
 
 def test_a_cause_the_quotes_do_not_give_is_dropped():
