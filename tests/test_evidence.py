@@ -134,3 +134,17 @@ def test_a_sentence_without_the_kind_of_answer_asked_for_is_marked_down(embedder
             "Final figures gave the governor 50.6% in the run-off.")
     ev = select_evidence(question, [_hit(text)], embedder, k=2, idf=lambda t: 1.0)
     assert "50.6%" in ev[0].text
+
+
+def test_open_passages_leave_out_chunks_scored_far_under_the_best():
+    """A chunk only one of the two searches ranked (half the fused score) is not read: fewer words before
+    the answer. Chunks near the best are read whole, best article first."""
+    from rag.evidence import passage_evidence
+
+    def hit(source, text, score):
+        return Hit(Chunk(id=f"{source}#0", source=source, text=text, start=0, end=len(text), index=0), score)
+
+    hits = [hit("a.txt", "The dam broke on Monday night.", 0.032), hit("b.txt", "Crews worked through the night.", 0.030),
+            hit("c.txt", "A bakery opened on Main Street.", 0.016)]
+    assert [e.source for e in passage_evidence(hits)] == ["a.txt", "b.txt"]
+    assert [e.source for e in passage_evidence(hits, min_share=0.0)] == ["a.txt", "b.txt", "c.txt"]
