@@ -9,7 +9,8 @@ should be measured on the same replies. So the replies are frozen once, with the
         [--out evals/labels/replies.jsonl]
 
 re-selects each open answer's evidence as the pipeline does (no reader: retrieval and evidence are
-deterministic) and keeps it with the run's raw reply. Then, after any change to ``rag/verify.py``:
+deterministic) and keeps it with the run's raw reply (a question read again with other evidence is kept beside its earlier
+reply). Then, after any change to ``rag/verify.py``:
 
     python evals/check_replay.py replay [--replies evals/labels/replies.jsonl] --out DIR [--memo FILE]
 
@@ -53,7 +54,7 @@ def freeze(args) -> int:
     pipe, _ = _pipeline(args.corpus, with_judge=False)
     kept = {}
     if args.out.is_file():
-        kept = {(r["set"], r["id"]): r for r in map(json.loads, args.out.read_text(encoding="utf-8").splitlines()) if r}
+        kept = {(r["set"], r["id"], r["raw"]): r for r in map(json.loads, args.out.read_text(encoding="utf-8").splitlines()) if r}
     n = 0
     for r in results:
         if r.get("shape", "open") == "fact" or not r.get("raw"):
@@ -61,7 +62,7 @@ def freeze(args) -> int:
         question = r.get("searched") or r["question"]
         hits = pipe.retriever.search(question, pipe.top_k)
         evidence = pipe.select(question, hits, r["shape"])
-        kept[args.set, r["id"]] = {"set": args.set, "id": r["id"], "question": question, "shape": r["shape"],
+        kept[args.set, r["id"], r["raw"]] = {"set": args.set, "id": r["id"], "question": question, "shape": r["shape"],
                                    "corpus": os.path.relpath(args.corpus.resolve(), ROOT),
                                    "answerable": items.get(r["id"], {}).get("answerable", True),
                                    "evidence": [asdict(e) for e in evidence], "raw": r["raw"]}

@@ -127,6 +127,8 @@ def result_line(item: dict, answer_dict: dict) -> dict:
         "checks": answer_dict.get("checks", []),
         **({"shape": answer_dict["shape"]} if "shape" in answer_dict else {}),
         **({"note": answer_dict["note"]} if answer_dict.get("note") else {}),
+        **({"answers_question": answer_dict["answers_question"]}
+           if answer_dict.get("answers_question") is not None else {}),
     }
 
 

@@ -290,6 +290,8 @@ def test_rag_ask_and_eval_answer_an_open_question(tmp_path, seeds, monkeypatch, 
                      "--fail-under", "point_recall=1.0", "--fail-under", "sentence_support=1.0"]) == 0
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["open_questions"] == 1 and summary["questions"] == 0 and summary["point_recall"] == 1.0
+    (line,) = [json.loads(x) for x in (out_dir / "results.jsonl").read_text().splitlines()]
+    assert line["answers_question"] in (True, False)  # what the flag of open near misses is counted from
     assert "## Open questions" in (out_dir / "report.md").read_text() and "open-metrics" in (out_dir / "report.html").read_text()
     assert cli.main(["eval", "--quiet", "--dataset", str(data), "--category", "compare", "--out", str(out_dir)]) == 2
     assert "no questions of the categories" in capsys.readouterr().err
