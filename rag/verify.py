@@ -194,7 +194,7 @@ def grounding_gap(answer: str, sentence: str, question: str) -> str:
                 return f"“{name}” is not in the sentence"
     new = [t for t in content_terms(answer) if t not in q_terms and not t[:1].isdigit() and t not in NUMBER_WORDS]
     if not new:
-        if (number_values(answer) - q_numbers) or (names(answer) - q_terms):
+        if (number_values(answer) - q_numbers) or (names(answer) - q_terms) or picks_one(question, answer):
             return ""
         return "the answer only restates the question"
     # The answer's own numbers are content too, and each one was found in the sentence above: "142 meters"
@@ -202,6 +202,16 @@ def grounding_gap(answer: str, sentence: str, question: str) -> str:
     own_numbers = len(number_values(answer) - q_numbers)
     share = (sum(found(t, s_terms) for t in new) + own_numbers) / (len(new) + own_numbers)
     return "" if share >= MIN_GROUNDING else "most of the answer's words are not in the sentence"
+
+
+_CHOICE = re.compile(r"\b(?:between|or|versus|vs)\b", re.IGNORECASE)
+
+
+def picks_one(question: str, answer: str) -> bool:
+    """The question offers a choice ("Who won the game between the Sixers and the Celtics?", "Did X or Y ...?")
+    and the answer names some of its names, not all: it chooses, it does not restate."""
+    offered, chosen = names(question), names(answer)
+    return bool(_CHOICE.search(question)) and bool(chosen) and chosen < offered
 
 
 def bridge(question: str, answer: str, evidence: list[Evidence], n: int) -> int:

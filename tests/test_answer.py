@@ -208,6 +208,12 @@ def test_grounding_names_numbers_and_words():
     assert grounding_gap("10th", s, "Which place in line did Belarus take?") == ""  # "tenth" in the sentence
     assert grounding_gap("Ukraine", s, q) == "“ukraine” is not in the sentence"
     assert grounding_gap("the tenth member", s, q) == "the answer only restates the question"
+    game = "The Sixers beat the Celtics 106-103 on Wednesday night."
+    between = "Who won the game between the Sixers and the Celtics?"
+    assert grounding_gap("the Sixers", game, between) == ""  # one side of the choice the question offers
+    assert grounding_gap("the Sixers and the Celtics", game, between) == "the answer only restates the question"
+    assert grounding_gap("the Sixers", game, "How did the Sixers do against the Celtics?") == \
+        "the answer only restates the question"  # no choice offered: naming a side answers nothing
     assert grounding_gap("its accession was celebrated", s, q) == ""
     assert grounding_gap("its entry was welcomed warmly", s, q) == "most of the answer's words are not in the sentence"
     assert number_values("1,200 people, the tenth, 3rd and fourteen") == {"1200", "10", "3", "14"}
