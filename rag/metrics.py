@@ -176,15 +176,23 @@ def _digits(text: str) -> set[str]:
     return {n.replace(",", "").rstrip(".") for n in _DIGITS.findall(text)}
 
 
-def sentence_supported(sentence: str, citations: list[dict]) -> bool:
+def sentence_supported(sentence: str, citations: list[dict], question: str = "",
+                       articles: dict[str, str] | None = None) -> bool:
     """The sentence cites at least one quote, and every number and name in it is in the quotes it cites
-    (names: capitalised words past the first, case-insensitive; numbers: digits, commas ignored)."""
+    (names: capitalised words past the first, case-insensitive; numbers: digits, commas ignored). The
+    question's own numbers and names count as given when a cited article holds them (``articles``: file
+    name -> text): "... in November 2023 ..." answering a question about November 2023 need not be quoted."""
     cited = [int(n) for group in re.findall(r"\[([\d,\s]+)\]", sentence) for n in re.findall(r"\d+", group)]
     by_n = {c.get("n", k): c for k, c in enumerate(citations, 1)}
     quotes = [by_n[n]["quote"] for n in cited if n in by_n]
     if not quotes:
         return False
-    body, quoted = strip_markers(sentence), " ".join(quotes)
+    given = ""
+    if question and articles:
+        held = " ".join(articles.get(by_n[n].get("source", ""), "") for n in cited if n in by_n)
+        given = " ".join(w for w in re.findall(r"[\w'’-]+", question)
+                         if re.search(rf"(?<![\w]){re.escape(w)}(?![\w])", held, re.IGNORECASE))
+    body, quoted = strip_markers(sentence), " ".join(quotes) + " " + given
     if not _digits(body) <= _digits(quoted):
         return False
     have = {re.sub(r"['’]s$", "", w.lower()) for w in re.findall(r"[\w'’-]+", quoted)}
@@ -195,7 +203,7 @@ def sentence_supported(sentence: str, citations: list[dict]) -> bool:
     return True
 
 
-def open_summary(items: list[dict], results: list[dict]) -> dict:
+def open_summary(items: list[dict], results: list[dict], articles: dict[str, str] | None = None) -> dict:
     """The open questions' own figures (``OPEN_CATEGORIES``): point recall, sentence support, near
     misses declined, answer length, time to the first checked sentence."""
     pairs = [(i, r) for i, r in zip(items, results) if is_open_item(i)]
@@ -203,13 +211,14 @@ def open_summary(items: list[dict], results: list[dict]) -> dict:
         return {}
     ans = [(i, r) for i, r in pairs if i.get("answerable", True)]
     misses = [(i, r) for i, r in pairs if not i.get("answerable", True)]
-    sentences = [(s, r["citations"]) for _, r in pairs if not r["refused"] for s in answer_sentences(r["answer"])]
+    sentences = [(s, r["citations"], i["question"]) for i, r in pairs if not r["refused"]
+                 for s in answer_sentences(r["answer"])]
     words = [answer_words(r["answer"]) for _, r in pairs if not r["refused"]]
     firsts = [r.get("timings", {}).get("first_sentence_s") or r.get("latency_s", 0.0) for _, r in pairs if not r["refused"]]
     return {
         "open_questions": len(pairs),
         "point_recall": _mean(point_recall(i, r) for i, r in ans),
-        "sentence_support": _mean(sentence_supported(s, c) for s, c in sentences),
+        "sentence_support": _mean(sentence_supported(s, c, q, articles) for s, c, q in sentences),
         "open_near_miss_declined": _mean(bool(r["refused"]) for _, r in misses),
         # declined, or answered with the note that the sentences may not answer the question as asked
         "open_near_miss_declined_or_flagged": _mean(bool(r["refused"]) or r.get("answers_question") is False
@@ -235,7 +244,7 @@ def summarize(items: list[dict], results: list[dict], articles: dict[str, str]) 
     over the fact questions; the open questions have their own (``open_summary``)."""
     facts = [(i, r) for i, r in zip(items, results) if not is_open_item(i)]
     summary = _fact_summary([i for i, _ in facts], [r for _, r in facts], articles)
-    summary.update(open_summary(items, results))
+    summary.update(open_summary(items, results, articles))
     summary["shape_misroutes"] = shape_misroutes(items, results)
     return summary
 

@@ -216,12 +216,18 @@ def test_point_recall_counts_the_reference_points_stated():
 
 
 def test_sentence_support_wants_a_citation_and_its_names_and_numbers_in_the_quote():
-    cites = [{"n": 1, "quote": "About 40 homes flooded in Esker’s east, engineers said."}]
+    cites = [{"n": 1, "source": "a.txt", "quote": "About 40 homes flooded in Esker’s east, engineers said."}]
     assert sentence_supported("Engineers said 40 homes flooded in Esker [1].", cites)
     assert not sentence_supported("Engineers said 41 homes flooded in Esker [1].", cites)
     assert not sentence_supported("Engineers said homes flooded in Tamsel [1].", cites)
     assert not sentence_supported("Engineers said 40 homes flooded.", cites)  # cites nothing
     assert not sentence_supported("Engineers said 40 homes flooded [2].", cites)  # no such citation
+    # the question's own names and figures are given, when the cited article holds them
+    q, article = "How many homes flooded in Esker in May 2024?", "Esker, May 2024. " + cites[0]["quote"]
+    assert not sentence_supported("In May 2024, 40 homes flooded in Esker [1].", cites)
+    assert sentence_supported("In May 2024, 40 homes flooded in Esker [1].", cites, q, {cites[0]["source"]: article})
+    assert not sentence_supported("In May 2024, 40 homes flooded in Esker [1].", cites, q,
+                                  {cites[0]["source"]: cites[0]["quote"]})  # the article does not say May 2024
     assert answer_sentences("One [1]. Two point 5.5 m [2]. Three") == ["One [1].", "Two point 5.5 m [2].", "Three"]
 
 
