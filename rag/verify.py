@@ -443,6 +443,7 @@ def verify_fact(
 
 MAX_OPEN_SENTENCES = 5
 MIN_CLAIM_WORDS = 4  # a shorter "sentence" is a fragment, not a claim
+REPEATED = "it repeats an earlier sentence of the reply"
 # Share of a claim's content words its cited sentences must hold: lower than a short answer's MIN_GROUNDING,
 # as the open reader writes in its own words. Corpus dev open questions (evals/experiments/results/open-sweep/): 0.4
 # kept point recall 0.361 against 0.330 at 0.5, with the same sentence support (1.0) and declines.
@@ -628,7 +629,11 @@ class OpenVerifier:
         """Decide one sentence of the reply; when it stands, it joins the answer (``pieces``)."""
         hints = [int(n) for n in re.findall(r"\d+", " ".join(re.findall(r"\[[\d,\s]+\]", sentence)))]
         claim = _MARKERS.sub("", sentence).strip()
-        check = self._decide(claim, hints)
+        said = [" ".join(words_of(c.answer)) for c in self.checks]
+        if " ".join(words_of(claim)) in said:  # the reader wrote it twice: shown once
+            check = Check(claim, hints[0] if hints else 0, why=REPEATED)
+        else:
+            check = self._decide(claim, hints)
         self.checks.append(check)
         if check.ok:
             self._keep(check)
@@ -685,7 +690,7 @@ class OpenVerifier:
         self.added.append(tuple(self.citations[shown:]))
 
     def verdict(self, refusal: str = "The articles don't say.") -> Verdict:
-        dropped = [c for c in self.checks if not c.ok]
+        dropped = [c for c in self.checks if not c.ok and c.why != REPEATED]
         why = "; ".join(f"“{c.answer}”: {c.why}" for c in dropped)
         if not self.pieces:
             return Verdict(refusal, (), True, why or "the reader found no answer in the sources",

@@ -367,3 +367,9 @@ def test_a_sentence_ending_in_a_quote_keeps_its_closing_mark_before_the_markers(
     v = verify("What did the mayor say about the inquiry?", 'Mayor Ida Brun promised an inquiry that is "quick and open."',
                ev, WordJudge("inquiry"), 0.5, article=lambda s: _text_with(ev), shape=OPEN)
     assert v.text == 'Mayor Ida Brun promised an inquiry that is "quick and open" [1].'
+
+
+def test_a_sentence_the_reader_wrote_twice_is_shown_once():
+    reply = "Mayor Ida Brun ordered an inquiry led by Hester Calloway. Mayor Ida Brun ordered an inquiry led by Hester Calloway."
+    verdict = list(verify_steps_for(reply, WordJudge("inquiry")))[-1]
+    assert verdict.text.count("Calloway") == 1 and verdict.note == ""
