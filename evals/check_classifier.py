@@ -60,7 +60,9 @@ def sentences(results: list[dict]) -> dict[tuple[str, str], tuple[dict, dict]]:
         if r.get("shape", "open") == "fact":
             continue
         for c in r.get("checks", []):
-            out[r["id"], c["answer"].strip()] = (c, r)
+            key = r["id"], c["answer"].strip()
+            if key not in out or (c.get("ok") and not out[key][0].get("ok")):  # a sentence written twice is
+                out[key] = (c, r)  # shown once: kept when either stood
     return out
 
 

@@ -68,3 +68,11 @@ def test_the_command_reads_runs_and_labels_and_writes_the_figures(tmp_path, caps
     assert "answer-level relevance veto" in out and "The mayor resigned." in out
     assert json.loads((tmp_path / "m.json").read_text())["sentences"] == 5
     assert mod.main(["--labels", str(labels), str(tmp_path / "nothing")]) == 2
+
+
+def test_a_sentence_written_twice_counts_as_kept_when_it_is_shown_once():
+    result = {"id": "o1", "shape": "open", "refused": False, "reason": "verified", "checks": [
+        _check("The dam broke on Monday.", True, p_yes=0.9),
+        _check("The dam broke on Monday.", False, "it repeats an earlier sentence of the reply")]}
+    label = {"id": "o1", "sentence": "The dam broke on Monday.", "supported": True, "premise": False, "set": "a"}
+    assert _module().measure([label], [result])["supported_kept"] == 1.0
