@@ -142,12 +142,20 @@ def number_values(text: str) -> set[str]:
     return out
 
 
-NAMED_NUMBER = re.compile(r"[^\W\d_]+-\d+\b")  # "Zephrin-2", "COVID-19": part of a name, not a quantity
+_NAMED_NUMBER = re.compile(r"[^\W\d_]+-\d+\b")  # "Zephrin-2", "COVID-19": part of a name, not a quantity
 
 
 def question_numbers(question: str) -> set[str]:
     """The quantities the question gives: its numbers, less those that are part of a name ("Falcon-9")."""
-    return number_values(NAMED_NUMBER.sub(" ", question))
+    return number_values(_NAMED_NUMBER.sub(" ", question))
+
+
+def stated_numbers(claim: str) -> set[str]:
+    """The quantities a claim states in figures ("$48.6 million", "2026", "10th"), less those that are part
+    of a name ("Caldera-1's", "COVID-19"). Spelled-out numbers ("four countries", "the first woman") are
+    words of the claim, held to the share of its words: a list of four names states "four" without the word."""
+    return {v for token in TOKEN.findall(_NAMED_NUMBER.sub(" ", claim)) if token[:1].isdigit()
+            for v in number_values(token)}
 
 
 _QUANTITY = re.compile(r"^\W*(?:how (?:many|much|old|long|far|big|large|tall|high|deep|wide|heavy|fast)\b"

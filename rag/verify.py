@@ -29,8 +29,8 @@ from typing import Callable, Iterator
 
 from .evidence import Evidence
 from .text import (
-    NAMED_NUMBER, CALENDAR, NUMBER_WORDS, SHARE, STOPWORDS, TOKEN, asked_kinds, content_terms, ends_in_abbreviation, found, number_values,
-    question_numbers, question_terms, states_time, stem,
+    CALENDAR, NUMBER_WORDS, SHARE, STOPWORDS, TOKEN, asked_kinds, content_terms, ends_in_abbreviation, found, number_values,
+    question_numbers, question_terms, stated_numbers, states_time, stem,
 )
 
 NONE_REPLY = "NONE"
@@ -508,14 +508,6 @@ class Known:
     names: frozenset[str] = frozenset()
 
 
-def stated_numbers(claim: str) -> set[str]:
-    """The quantities a claim states in figures ("$48.6 million", "2026", "10th"), less those that are part
-    of a name ("Caldera-1's", "COVID-19"). Spelled-out numbers ("four countries", "the first woman") are
-    words of the claim, held to the share of its words: a list of four names states "four" without the word."""
-    return {v for token in TOKEN.findall(NAMED_NUMBER.sub(" ", claim)) if token[:1].isdigit()
-            for v in number_values(token)}
-
-
 # A claim that gives a cause or draws a conclusion ("because ...", "..., which led to ...", "..., suggesting
 # ...") states more than a sequence of facts: the cited sentences must speak of a cause too, or the link is
 # the reader's own. English connectives only; nothing about any article.
@@ -537,7 +529,8 @@ def claim_gap(claim: str, cited: str, min_share: float = MIN_OPEN_GROUNDING, kno
     of its other content words there, or a cause or conclusion where the cited text speaks of none.
     Unlike a short answer's grounding, what the question says counts too: "X walked out because Y" must
     be stated, X and the walk-out with it, or a near miss's premise would pass on the question's word alone."""
-    missing = sorted(stated_numbers(claim) - number_values(cited) - known.numbers)
+    s_numbers = number_values(cited)
+    missing = sorted(stated_numbers(claim) - s_numbers - known.numbers)
     if missing:
         return f"the number {missing[0]} is not in the cited sentences"
     s_words = {re.sub(r"['’]s$", "", w.lower()) for w in TOKEN.findall(cited)}
@@ -545,7 +538,6 @@ def claim_gap(claim: str, cited: str, min_share: float = MIN_OPEN_GROUNDING, kno
     for name in sorted(claim_names(claim)):
         if name not in s_words and stem(name) not in s_terms and name not in NUMBER_WORDS and name not in known.names:
             return f"“{name}” is not in the cited sentences"
-    s_numbers = number_values(cited)
     terms = [t for t in content_terms(claim) if not t[:1].isdigit()]
     if terms:
         share = sum(found(t, s_terms) or NUMBER_WORDS.get(t) in s_numbers for t in terms) / len(terms)
