@@ -254,7 +254,7 @@ def _parse_html(raw: str) -> tuple[str, dict]:
     found = doc.as_dict() if doc is not None else {}
     fallback, tags = soup_html(raw)
     meta = {
-        "title": found.get("title") or tags["title"],
+        "title": headline(found.get("title") or "", tags) or tags["title"],
         # the page's own author tag as written: trafilatura drops the dots of initials ("A. Writer")
         "byline": tags["byline"] or found.get("author") or "",
         "date": found.get("date") or tags["date"],
@@ -264,6 +264,35 @@ def _parse_html(raw: str) -> tuple[str, dict]:
     if text and meta["title"] and meta["title"] not in text:  # trafilatura left the headline out
         text = f"{meta['title']}\n{text}"
     return text or fallback or _visible_text(raw), meta
+
+
+def names_generator(candidate: str, generators: Iterable[str]) -> bool:
+    """Whether a title candidate is only the name of the software that made the page: the content of a
+    <meta name="generator"> tag, or its first words ("Blogware" for "Blogware 5.2 (blogware.example)")."""
+    name = " ".join(candidate.split()).casefold()
+    if not name:
+        return False
+    for generator in generators:
+        generator = " ".join(generator.split()).casefold()
+        if generator == name or (generator.startswith(name) and not generator[len(name)].isalnum()):
+            return True
+    return False
+
+
+def headline(title: str, tags: dict) -> str:
+    """The page's title as the extractor found it, unless it is not a headline: the name of the software
+    that generated the page, or a single word that none of the page's own headlines (og:title, <title>,
+    <h1>) contains, such as a widget's or a logo's caption. Empty when rejected: the page's headline is
+    used instead."""
+    words = title.split()
+    if not words or names_generator(title, tags.get("generators", ())):
+        return ""
+    headlines = tags.get("headlines", [])
+    if len(words) == 1 and headlines:
+        word = re.compile(rf"(?<!\w){re.escape(words[0])}(?!\w)", re.IGNORECASE)
+        if not any(word.search(h) for h in headlines):
+            return ""
+    return title
 
 
 def _lines(text: str) -> str:
@@ -294,11 +323,24 @@ def soup_html(raw: str) -> tuple[str, dict]:
                 return str(tag["content"]).strip()
         return ""
 
+    # the software that made the page, as named by its <meta name="generator"> tags: never a title
+    generators = [str(tag["content"]).strip() for tag in soup.find_all("meta", attrs={"name": True, "content": True})
+                  if str(tag["name"]).strip().lower() == "generator" and str(tag["content"]).strip()]
+    og_title = meta_content("og:title")
+    page_title = " ".join(soup.title.get_text(" ", strip=True).split()) if soup.title else ""
+    h1s = [" ".join(h1.get_text(" ", strip=True).split()) for h1 in soup.find_all("h1")]
+    # the page's own headlines, best first: what a title found elsewhere is checked against. An <h1> that
+    # the <title> repeats is the headline without the site's name; another <h1> may be the site's logo.
+    in_title = [h for h in h1s if h and h.casefold() in page_title.casefold()]
+    headlines = [h for h in dict.fromkeys((og_title, *in_title, page_title, *h1s))
+                 if h and not names_generator(h, generators)]
     meta = {
-        "title": meta_content("og:title") or (soup.title.get_text(strip=True) if soup.title else ""),
+        "title": headlines[0] if headlines else "",
         "outlet": meta_content("og:site_name", "publisher"),
         "byline": meta_content("author", "article:author"),
         "date": meta_content("article:published_time", "date", "pubdate"),
+        "generators": generators,
+        "headlines": headlines,
     }
     for tag in soup(["script", "style", "nav", "header", "footer", "aside", "noscript", "form"]):
         tag.decompose()
@@ -311,9 +353,6 @@ def soup_html(raw: str) -> tuple[str, dict]:
         if chunk:
             blocks.append(chunk)
     text = "\n".join(blocks) if blocks else " ".join(root.get_text(" ", strip=True).split())
-    if not meta["title"]:
-        h1 = soup.find("h1")
-        meta["title"] = h1.get_text(strip=True) if h1 else ""
     return text, meta
 
 

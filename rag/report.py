@@ -82,8 +82,15 @@ def comparison_rows(runs: dict[str, dict], metrics: list[str] = HEADLINE) -> lis
     return rows
 
 
+def _categories(runs: dict[str, tuple]) -> list[str]:
+    """The question categories of the runs' items, sorted; 'uncategorised' for items without one."""
+    return sorted({i.get("category", "uncategorised") for run in runs.values() for i in run[0]})
+
+
 def _plots(runs: dict[str, tuple[list[dict], list[dict]]]) -> dict[str, str]:
-    """Three PNG plots as base64: correctness by category, latency distribution, first-source rank."""
+    """PNG plots as base64: correctness by category (where the questions fall in two categories or more: one bar
+    says no more than the metrics table), latency distribution, first-source rank. A legend only where runs
+    are compared."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,19 +98,22 @@ def _plots(runs: dict[str, tuple[list[dict], list[dict]]]) -> dict[str, str]:
 
     pngs = {}
     names = list(runs)
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    cats = sorted({i.get("category", "uncategorised") for items, _ in runs.values() for i in items})
+    compared = len(names) > 1
+    cats = _categories(runs)
     width = 0.8 / len(names)
-    for k, name in enumerate(names):
-        stats = by_category(*runs[name])
-        ax.bar([c + k * width for c in range(len(cats))],
-               [stats.get(cat, (0, 1))[0] / max(1, stats.get(cat, (0, 1))[1]) for cat in cats], width, label=name)
-    ax.set_xticks([c + width * (len(names) - 1) / 2 for c in range(len(cats))], cats, rotation=20, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("direct and correct")
-    ax.set_title("Direct correctness by question category")
-    ax.legend()
-    pngs["correctness_by_category"] = _png(fig)
+    if len(cats) > 1:
+        fig, ax = plt.subplots(figsize=(8, 3.6))
+        for k, name in enumerate(names):
+            stats = by_category(*runs[name])
+            ax.bar([c + k * width for c in range(len(cats))],
+                   [stats.get(cat, (0, 1))[0] / max(1, stats.get(cat, (0, 1))[1]) for cat in cats], width, label=name)
+        ax.set_xticks([c + width * (len(names) - 1) / 2 for c in range(len(cats))], cats, rotation=20, ha="right")
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("direct and correct")
+        ax.set_title("Direct correctness by question category")
+        if compared:
+            ax.legend()
+        pngs["correctness_by_category"] = _png(fig)
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     for name in names:
@@ -111,7 +121,8 @@ def _plots(runs: dict[str, tuple[list[dict], list[dict]]]) -> dict[str, str]:
     ax.set_xlabel("seconds per answer")
     ax.set_ylabel("questions")
     ax.set_title("Answer latency")
-    ax.legend()
+    if compared:
+        ax.legend()
     pngs["latency"] = _png(fig)
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -129,7 +140,8 @@ def _plots(runs: dict[str, tuple[list[dict], list[dict]]]) -> dict[str, str]:
     ax.set_xlabel("rank of the first correct source")
     ax.set_ylabel("questions")
     ax.set_title("Retrieval: where the first correct article ranks")
-    ax.legend()
+    if compared:
+        ax.legend()
     pngs["first_source_rank"] = _png(fig)
     return pngs
 
@@ -189,20 +201,28 @@ def _open_line(summary: dict) -> str:
             "are in the quotes they cite. The fact figures above leave them out.")
 
 
+def _table_head(names: list[str]) -> list[str]:
+    """A metrics table's head in markdown: a column a run, and which did better only where runs are compared."""
+    better = len(names) > 1
+    return ["| metric | " + " | ".join(names) + (" | better |" if better else " |"),
+            "|---" * (len(names) + 1 + better) + "|"]
+
+
+def _table_line(metric: str, values: list, best: str, names: list[str]) -> str:
+    return f"| {metric} | " + " | ".join(_fmt(v) for v in values) + (f" | {best} |" if len(names) > 1 else " |")
+
+
 def _markdown(main, items, results, summary, rows, names, open_rows=()) -> str:
     run = summary.get("run", {})
     out = [f"# Eval report: {main}", "",
            f"Dataset `{run.get('dataset', '')}`, split `{run.get('split') or 'all'}`, model `{run.get('model', '')}`, "
            f"{summary['questions']} questions ({summary['answerable']} answerable, {summary['unanswerable']} unanswerable).", "",
            _quoted_line(summary), ""]
-    out += ["## Metrics", "", "| metric | " + " | ".join(names) + " | better |", "|---" * (len(names) + 2) + "|"]
-    for metric, values, best in rows:
-        out.append(f"| {metric} | " + " | ".join(_fmt(v) for v in values) + f" | {best} |")
+    out += ["## Metrics", "", *_table_head(names)]
+    out += [_table_line(metric, values, best, names) for metric, values, best in rows]
     if open_rows:
-        out += ["", "## Open questions", "", _open_line(summary), "",
-                "| metric | " + " | ".join(names) + " | better |", "|---" * (len(names) + 2) + "|"]
-        for metric, values, best in open_rows:
-            out.append(f"| {metric} | " + " | ".join(_fmt(v) for v in values) + f" | {best} |")
+        out += ["", "## Open questions", "", _open_line(summary), "", *_table_head(names)]
+        out += [_table_line(metric, values, best, names) for metric, values, best in open_rows]
     if "followup_turns" in summary:
         out += _conversation_lines(summary)
     out += ["", "## By category", "", "| category | direct and correct | correct (keywords anywhere) | total |",
@@ -223,17 +243,19 @@ def _markdown(main, items, results, summary, rows, names, open_rows=()) -> str:
 def _html(main, items, results, summary, rows, names, pngs, open_rows=()) -> str:
     e = html.escape
     run = summary.get("run", {})
+    compared = len(names) > 1  # which run did better: only where there is another run to compare with
 
     def table_rows(rows):
         return "".join(
             f"<tr><td>{e(m)}</td>" + "".join(f'<td class="num" data-metric="{e(m)}" data-run="{e(n)}">{_fmt(v)}</td>'
                                               for n, v in zip(names, values))
-            + f"<td>{e(best)}</td></tr>"
+            + (f"<td>{e(best)}</td>" if compared else "") + "</tr>"
             for m, values, best in rows
         )
 
     metric_rows = table_rows(rows)
-    head = f"<tr><th>metric</th>{''.join(f'<th>{e(n)}</th>' for n in names)}<th>better</th></tr>"
+    head = (f"<tr><th>metric</th>{''.join(f'<th>{e(n)}</th>' for n in names)}"
+            + ("<th>better</th>" if compared else "") + "</tr>")
     open_table = (f"<h2>Open questions</h2><p>{e(_open_line(summary))}</p><table id='open-metrics'>{head}"
                   f"{table_rows(open_rows)}</table>") if open_rows else ""
     q_rows = []

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import InputError
-from rag.parse import find_files, load_article
+from rag.parse import find_files, load_article, names_generator
 
 from conftest import SEEDS
 
@@ -123,3 +123,44 @@ def test_find_files_expands_folders_and_rejects_missing(tmp_path):
     assert [p.name for p in find_files([tmp_path])] == ["a.txt", "b.md"]
     with pytest.raises(InputError, match="no such file or folder"):
         find_files([tmp_path / "nope"])
+
+
+TITLES = Path(__file__).parent / "fixtures" / "titles"
+
+
+def test_html_title_is_the_headline_not_the_generator_name():
+    """A title tag naming the software that made the page (its <meta name="generator">) is no headline:
+    the page's own headline (its <h1>, which its <title> repeats with the site's name) is the title."""
+    a = load_article(TITLES / "generator-title.html")
+    assert a.title == "Harbour bridge reopens after two years of repairs"
+    assert a.text.startswith("Harbour bridge reopens after two years of repairs\nThe harbour bridge reopened")
+    assert "Quillpress" not in a.text
+
+
+def test_html_title_is_not_a_one_word_heading_the_page_does_not_headline():
+    """A one-word title found in a sidebar's heading ("Contact"), which no og:title, <title> or <h1> of the
+    page contains, loses to the page's <title>."""
+    a = load_article(TITLES / "widget-title.html")
+    assert a.title == "Library extends its opening hours for the exam season"
+    assert a.text.startswith("Library extends its opening hours for the exam season\nThe central library")
+    assert not a.text.startswith("Contact")
+
+
+def test_html_one_word_title_the_page_headlines_is_kept(tmp_path):
+    p = tmp_path / "entry.html"
+    p.write_text("<html><head><meta name='generator' content='Hugo 0.25'><title>Micropolitics - Dictionary</title>"
+                 "</head><body><article><h1>Micropolitics</h1><p>Micropolitics is the study of politics at the "
+                 "level of small groups and of everyday life.</p></article></body></html>")
+    assert load_article(p).title == "Micropolitics"
+
+
+@pytest.mark.parametrize("candidate, generators, expected", [
+    ("Quillpress", ["Quillpress Content Engine 5.7"], True),
+    ("quillpress", ["Quillpress"], True),
+    ("WordPress.com", ["WordPress.com"], True),
+    ("Word", ["WordPress 6.4"], False),  # a prefix of the name's word is not the name
+    ("Harbour bridge reopens", ["Quillpress 5.7"], False),
+    ("Anything", [], False),
+])
+def test_names_generator(candidate, generators, expected):
+    assert names_generator(candidate, generators) is expected

@@ -158,3 +158,47 @@ def test_merge_runs_joins_parts_back_into_the_whole_runs_summary(tmp_path):
                            "--split", "test", "--main", str(main), "--name", "half", "--parts", parts[0]],
                           capture_output=True, text=True, cwd=root)
     assert proc.returncode == 1 and f"no result for {len(lines) - len(lines) // 2} questions" in proc.stderr
+
+
+def _metric_table_heads(md: str) -> list[str]:
+    return [line for line in md.splitlines() if line.startswith("| metric |")]
+
+
+def test_report_without_a_baseline_has_no_comparison_column_nor_a_one_bar_category_chart(tmp_path):
+    """One run: a column of its figures, no 'better' column of ties; questions without a category (one
+    'uncategorised' bar) or all in one category get no per-category chart."""
+    plain = [{k: v for k, v in item.items() if k != "category"} for item in ITEMS]
+    one = [dict(item, category="single_fact") for item in ITEMS]
+    for k, items in enumerate((plain, one)):
+        out = tmp_path / str(k)
+        out.mkdir()
+        write_reports(out, {"ours": (items, RESULTS, summarize(items, RESULTS, ARTICLES))})
+        md = (out / "report.md").read_text()
+        assert _metric_table_heads(md) == ["| metric | ours |"]
+        assert "| answer_correctness | 0.333 |" in md and "| wrong_answer_rate | 0.250 |" in md
+        assert " tie |" not in md and "better" not in md
+        page = (out / "report.html").read_text()
+        assert "<th>better</th>" not in page and "<td>tie</td>" not in page
+        assert float(re.search(r'data-metric="answer_correctness" data-run="ours">([0-9.]+)<', page).group(1)) == 0.333
+        assert "correctness_by_category" not in page and "uncategorised" not in page
+        assert page.count("data:image/png;base64,") == 2  # latency and first-source rank
+
+
+def test_report_without_a_baseline_keeps_the_category_chart_where_there_are_categories(tmp_path):
+    write_reports(tmp_path, {"ours": (ITEMS, RESULTS, summarize(ITEMS, RESULTS, ARTICLES))})
+    page = (tmp_path / "report.html").read_text()
+    assert "alt='correctness_by_category'" in page and page.count("data:image/png;base64,") == 3
+    assert "<th>better</th>" not in page
+
+
+def test_report_with_a_baseline_still_compares_without_categories(tmp_path):
+    items = [{k: v for k, v in item.items() if k != "category"} for item in ITEMS]
+    plain_results = [dict(r, refused=False, answer="no idea") for r in RESULTS]
+    write_reports(tmp_path, {"ours": (items, RESULTS, summarize(items, RESULTS, ARTICLES)),
+                             "plain-llamaindex": (items, plain_results, summarize(items, plain_results, ARTICLES))})
+    md = (tmp_path / "report.md").read_text()
+    assert _metric_table_heads(md) == ["| metric | ours | plain-llamaindex | better |"]
+    assert "| answer_correctness | 0.333 | 0.000 | ours |" in md
+    page = (tmp_path / "report.html").read_text()
+    assert "<th>plain-llamaindex</th><th>better</th>" in page and "<td>ours</td></tr>" in page
+    assert "correctness_by_category" not in page and page.count("data:image/png;base64,") == 2
