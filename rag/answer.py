@@ -13,6 +13,7 @@ from .errors import InputError
 from .evidence import Evidence, lead_evidence, passage_evidence, select_evidence, with_speakers
 from .generate import Generator
 from .judge import MIN_JUDGE, Judge
+from .library import overview, overview_text
 from .retrieve import HybridRetriever, ranked_sources
 from .shape import FACT, OPEN, OVERVIEW, shape_of
 from .store import ChromaStore
@@ -94,7 +95,8 @@ class Answer:
 # Words of an overview question that name no topic: "What are these articles about?", "Summarize the news".
 _GENERIC_WORDS = set(content_terms("""articles article stories story reports report documents document texts text pieces
     piece coverage news sources source summary summarize summarise overview gist main key points point headline headlines
-    give tell describe brief short quick all each every these this them it"""))
+    give tell describe brief short quick all each every these this them it library collection folder everything
+    whole entire subjects topics what"""))
 
 
 def _name_words(article) -> str:
@@ -161,37 +163,43 @@ class Pipeline:
         self.open_max_tokens = open_max_tokens
         self.rewriter = rewriter or RuleRewriter()
         self._texts: dict[str, str] = {}
+        self._leads: tuple[str, dict] | None = None  # (store version, lead vectors)
 
     def refresh(self) -> None:
         """Call after the store changed (ingest, remove)."""
         self.retriever.refresh()
         self._texts.clear()
 
-    def ask(self, question: str, history: list[Turn] = ()) -> Answer:
+    def ask(self, question: str, history: list[Turn] = (), sources: frozenset[str] | None = None) -> Answer:
         answer = None
-        for event in self.stream(question, history=history):
+        for event in self.stream(question, history=history, sources=sources):
             if isinstance(event, Answer):
                 answer = event
         return answer
 
-    def stream(self, question: str, top_k: int | None = None, history: list[Turn] = ()) -> Iterator[Token | Sentence | Answer]:
+    def stream(self, question: str, top_k: int | None = None, history: list[Turn] = (),
+               sources: frozenset[str] | None = None) -> Iterator[Token | Sentence | Answer]:
         """Yield ``Token``s while the reader writes, then (open questions) each ``Sentence`` as it is
         checked, then the checked ``Answer``. The steps: resolve the question in its conversation
-        (``history``, earlier ``Turn``s), shape, evidence, read, verify, answer or decline."""
+        (``history``, earlier ``Turn``s), shape, evidence, read, verify, answer or decline.
+        ``sources``: the articles chosen to chat with (file names); every step stays within them."""
         question = check_question(question)
         t0 = time.perf_counter()
         resolved = self.rewriter.resolve(question, list(history))
         t_resolve = time.perf_counter() - t0
         if resolved.kind == SOURCE:  # "Which article says that?": the last answer's articles, no reader
-            yield self.sources_answer(question, resolved, t0)
+            yield self.sources_answer(question, resolved, t0, sources)
             return
         searched = resolved.question
         shape = OPEN if resolved.kind in (WHY, MORE) else shape_of(searched)
-        hits = self.retriever.search(searched, top_k or self.top_k)
+        if shape == OVERVIEW and not self.topic_of(searched, sources):  # "What are these articles about?"
+            yield self.library_answer(question, resolved, t0, sources)
+            return
+        hits = self.retriever.search(searched, top_k or self.top_k, sources)
         if resolved.sources:  # "Why?", "Tell me more": the last answer's articles first
             hits = sorted(hits, key=lambda h: h.chunk.source not in resolved.sources)
         t1 = time.perf_counter()
-        evidence = self.select(searched, hits, shape)
+        evidence = self.select(searched, hits, shape, sources)
         t2 = time.perf_counter()
         timings = {"resolve_s": t_resolve, "retrieve_s": t1 - t0 - t_resolve, "evidence_s": t2 - t1, "ttft_s": 0.0,
                    "generate_s": 0.0, "tokens": 0}
@@ -245,7 +253,8 @@ class Pipeline:
                 timings.setdefault("first_sentence_s", time.perf_counter() - t0)
                 yield Sentence(step.text, step.citations)
 
-    def sources_answer(self, question: str, resolved: Resolved, t0: float) -> Answer:
+    def sources_answer(self, question: str, resolved: Resolved, t0: float,
+                       sources: frozenset[str] | None = None) -> Answer:
         """"Which article says that?": each article of the last answer, cited with the sentence that
         states it. "Who else reported it?": the other articles in the library with such a sentence."""
         about = resolved.about
@@ -254,11 +263,11 @@ class Pipeline:
                     resolved.question != question else "", followup=SOURCE)
         claim = f"{about.standalone} {about.plain_answer}"
         if also or not about.sources:
-            hits = self.retriever.search(claim, self.top_k)
+            hits = self.retriever.search(claim, self.top_k, sources)
             candidates = [s for s, _ in ranked_sources(hits) if s not in about.sources]
             also = also or not about.question  # a claim of the question's own: every article that states it
         else:
-            candidates = list(about.sources)
+            candidates = [s for s in about.sources if sources is None or s in sources]
         own = not about.question  # a claim of the question's own, a sentence: most of its words must be there
         citations, checked, t_check = [], 0, 0.0
         for source in candidates[:6]:
@@ -290,7 +299,7 @@ class Pipeline:
         return Answer(text=f"{names}.", refused=False, citations=tuple(citations), timings=timings,
                       reason="the articles that state the last answer", **base)
 
-    def select(self, question: str, hits, shape: str = FACT) -> list[Evidence]:
+    def select(self, question: str, hits, shape: str = FACT, sources: frozenset[str] | None = None) -> list[Evidence]:
         """The sentences the reader is shown, quotes widened to name their speaker: for a fact question
         the best ``evidence_k``; for an open one the sentences of the best passages of several articles;
         for an overview the articles' leading sentences (``open_k``)."""
@@ -298,7 +307,7 @@ class Pipeline:
             evidence = select_evidence(question, hits, self.embedder, k=2 * self.evidence_k, idf=self.retriever.keyword.idf)
             return with_speakers(evidence, self._article, self.evidence_k)
         if shape == OVERVIEW:
-            return lead_evidence(self.overview_articles(question, hits), k=self.open_k)
+            return lead_evidence(self.overview_articles(question, hits, sources=sources), k=self.open_k)
         return passage_evidence(hits)
 
     def closest(self, question: str, hits, most: int = 2) -> tuple[Citation, ...]:
@@ -317,16 +326,61 @@ class Pipeline:
                 out.append(Citation(len(out) + 1, e.source, e.text, e.start, e.end, e.title))
         return tuple(out)
 
-    def overview_articles(self, question: str, hits, most: int = 4) -> list:
-        """The articles an overview is about: the one the question names (by its file name or title),
-        else those the search found, best first; all of them (up to ``most``) when the question names
-        no topic ("What are these articles about?")."""
-        articles = {a.source: a for a in self.store.articles(with_text=True)}
+    def _library(self, sources: frozenset[str] | None = None) -> dict:
+        """The articles chatted with, with their text: the chosen ``sources``, else all."""
+        return {a.source: a for a in self.store.articles(with_text=True) if sources is None or a.source in sources}
+
+    @staticmethod
+    def _named(question: str, articles: dict):
+        """The one article the question names by its file name or title (two words or more), or None."""
         q_words = set(content_terms(question))
         named = [(len(q_words & set(content_terms(_name_words(a)))), s) for s, a in articles.items()]
         best = max((n for n, _ in named), default=0)
         if best >= 2 and sum(n == best for n, _ in named) == 1:
-            return [articles[next(s for n, s in named if n == best)]]
+            return articles[next(s for n, s in named if n == best)]
+        return None
+
+    def topic_of(self, question: str, sources: frozenset[str] | None = None) -> bool:
+        """Whether an overview question is about something (a topic, or one article it names) rather
+        than the whole library ("What are these articles about?", "Summarize the library")."""
+        return bool(set(content_terms(question)) - _GENERIC_WORDS) or self._named(question, self._library(sources)) \
+            is not None
+
+    def library_answer(self, question: str, resolved: Resolved, t0: float,
+                       sources: frozenset[str] | None = None) -> Answer:
+        """What the whole library (or the chosen articles) is about: every article, grouped by event,
+        the biggest groups first, each line cited with its group's lead sentence. No reader: the lead
+        sentences are the articles' own summaries, and a library of any size is covered."""
+        articles = self._library(sources)
+        ov = overview(list(articles.values()), self._lead_vectors())
+        base = dict(question=question, model="", shape=OVERVIEW, followup=resolved.kind,
+                    searched=resolved.question if resolved.rewritten else "")
+        timings = {"total_s": time.perf_counter() - t0, "check_s": 0.0, "checks": 0}
+        if not ov.lines:
+            return Answer(text=prompts.REFUSAL, refused=True, timings=timings, reason="the library has no articles"
+                          if not articles else "no article has a sentence to quote", **base)
+        citations = tuple(Citation(n, line.group.lead.source, line.quote, line.start, line.end, line.group.lead.title)
+                          for n, line in enumerate(ov.lines, 1))
+        retrieved = tuple((a.source, 1.0) for line in ov.lines for a in line.group.articles)
+        return Answer(text=overview_text(ov), refused=False, citations=citations, retrieved=retrieved,
+                      timings=timings, reason="an overview of the library, grouped by event", **base)
+
+    def _lead_vectors(self) -> dict:
+        """Every article's lead vector (``ChromaStore.lead_vectors``), read again when the store changed."""
+        version = self.store.version()
+        if self._leads is None or self._leads[0] != version:
+            self._leads = (version, self.store.lead_vectors())
+        return self._leads[1]
+
+    def overview_articles(self, question: str, hits, most: int = 4, sources: frozenset[str] | None = None) -> list:
+        """The articles an overview is about: the one the question names (by its file name or title),
+        else those the search found, best first; all of them (up to ``most``) when the question names
+        no topic."""
+        articles = self._library(sources)
+        one = self._named(question, articles)
+        if one is not None:
+            return [one]
+        q_words = set(content_terms(question))
         topic = q_words - _GENERIC_WORDS
         ranked = [s for s, _ in ranked_sources(hits)] if topic else []
         ranked += [s for s in articles if s not in ranked]

@@ -68,20 +68,33 @@ def make_judge(cfg: Config, generator: Generator | None = None) -> Judge | None:
     return LlamaCppJudge(path, n_threads=cfg.threads)
 
 
-def run_ingest(cfg: Config, paths, store: ChromaStore, embedder: Embedder, progress: bool = True) -> IngestReport:
+def run_ingest(cfg: Config, paths, store: ChromaStore, embedder: Embedder, progress: bool = True,
+               demo: bool = False) -> IngestReport:
     return ingest(paths, store, embedder, make_chunker(cfg), progress=progress,
-                  max_bytes=int(cfg.max_file_mb * 1e6), batch_chunks=cfg.embed_batch)
+                  max_bytes=int(cfg.max_file_mb * 1e6), batch_chunks=cfg.embed_batch, demo=demo)
+
+
+def is_demo(cfg: Config, paths) -> bool:
+    """Whether ``paths`` is the seeds folder: its articles are the demo."""
+    try:
+        return [Path(p).resolve() for p in paths] == [Path(cfg.seeds_dir).resolve()]
+    except OSError:
+        return False
 
 
 def ensure_index(cfg: Config, store: ChromaStore, embedder: Embedder, progress: bool = True) -> IngestReport | None:
-    """First run: build the index from the seeds folder if it is empty."""
+    """First run: build the index from the seeds folder (the demo articles) if it is empty. Once the
+    user has removed the demo, an empty library stays empty: IndexEmptyError says how to add articles."""
     if store.count() > 0:
         return None
+    if store.demo_removed():
+        raise IndexEmptyError("the library is empty (the demo articles were removed): add articles with "
+                              "`rag ingest PATH` or on the page")
     if not cfg.seeds_dir.is_dir():
         raise IndexEmptyError(f"the index is empty and there is no seeds folder at {cfg.seeds_dir}: run `rag ingest PATH`")
     if progress:
         print(f"Index is empty: building it from {cfg.seeds_dir} …", file=sys.stderr)
-    report = run_ingest(cfg, [cfg.seeds_dir], store, embedder, progress=progress)
+    report = run_ingest(cfg, [cfg.seeds_dir], store, embedder, progress=progress, demo=True)
     if store.count() == 0:
         raise IndexEmptyError(f"no article could be indexed from {cfg.seeds_dir}: run `rag ingest PATH`")
     return report

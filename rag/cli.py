@@ -26,6 +26,21 @@ def _common(p: argparse.ArgumentParser, top: bool) -> None:
                                        "(env RAG_EMBED_URL; model name from RAG_EMBED_MODEL)", **d)
 
 
+SOURCE_HELP = ("chat with these articles only: a file name, title, outlet or date, or a glob of one ('*.html', "
+               "'BBC*', '2024-03*'); repeatable")
+
+
+def _default_top_k() -> int:
+    import dataclasses
+
+    from .config import Config
+
+    return next(f.default for f in dataclasses.fields(Config) if f.name == "top_k")
+
+
+DEFAULT_TOP_K = _default_top_k()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Ask questions about news articles, offline, with checked citations.")
     _common(p, top=True)
@@ -44,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print one JSON object (the eval results format)")
     ask.add_argument("--model", help="packaged model name or path to a .gguf file (env RAG_MODEL)")
     ask.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
-    ask.add_argument("--top-k", type=int, help="passages to retrieve (default 8)")
+    ask.add_argument("--top-k", type=int, help=f"passages to retrieve (default {DEFAULT_TOP_K})")
+    ask.add_argument("--source", action="append", default=[], metavar="PATTERN", help=SOURCE_HELP)
     ask.add_argument("--no-stream", action="store_true", help="do not show the reply while it is generated")
     ask.add_argument("--history", metavar="FILE", help="earlier turns of the conversation, JSON lines of "
                      "{\"question\", \"answer\"} (as --json prints them); - reads them from stdin")
@@ -52,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="a conversation in the terminal: follow-ups are read in context")
     chat.add_argument("--model", help="packaged model name or path to a .gguf file (env RAG_MODEL)")
     chat.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
-    chat.add_argument("--top-k", type=int, help="passages to retrieve (default 8)")
+    chat.add_argument("--top-k", type=int, help=f"passages to retrieve (default {DEFAULT_TOP_K})")
+    chat.add_argument("--source", action="append", default=[], metavar="PATTERN", help=SOURCE_HELP)
     chat.add_argument("--no-stream", action="store_true", help="do not show the reply while it is generated")
 
     lst = sub.add_parser("list", help="list indexed articles with their chunk counts")
@@ -63,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     cfg.add_argument("--json", action="store_true")
 
     rm = sub.add_parser("remove", help="take articles out of the index, by file name")
-    rm.add_argument("sources", nargs="+", help="file names as shown by `rag list`")
+    rm.add_argument("sources", nargs="*", help="file names as shown by `rag list`")
+    rm.add_argument("--demo", action="store_true", help="remove every demo article (the seeds); an empty library "
+                                                        "is then not filled with them again")
 
     sub.add_parser("models", help="list the packaged models")
 
@@ -73,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--model", help="packaged model name or path to a .gguf file (env RAG_MODEL)")
     ui.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
     ui.add_argument("--auth", help="USER:PASSWORD required to open the page (env RAG_UI_AUTH)")
+    ui.add_argument("--api-key", help="bearer token the /v1 API requires (env RAG_API_KEY; default: none, "
+                                      "which is only safe on loopback)")
 
     ev = sub.add_parser("eval", help="run an eval set (JSONL) and write results, summary and reports")
     ev.add_argument("--dataset", type=Path, required=True, help="eval set, JSON Lines")
@@ -155,8 +176,10 @@ def cmd_ingest(args) -> int:
         print(f"re-embedded {len(done.updated)} articles with {embedder.describe()}; {done.timing()}")
         if not args.paths:
             return 0
+    from .build import is_demo
+
     paths = args.paths or [cfg.seeds_dir]
-    report = run_ingest(cfg, paths, store, embedder, progress=not args.quiet)
+    report = run_ingest(cfg, paths, store, embedder, progress=not args.quiet, demo=is_demo(cfg, paths))
     for path, reason in report.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     if args.json:
@@ -205,14 +228,21 @@ def _session(args, progress: bool = True):
     return pipeline, loading
 
 
-def _answer(pipeline, question: str, history: list, live: bool, loading=None):
+def _chosen(pipeline, patterns: list[str]):
+    """The articles ``--source`` patterns choose (None: all); InputError for a pattern matching none."""
+    from .library import choose
+
+    return choose(pipeline.store.articles(), patterns) if patterns else None
+
+
+def _answer(pipeline, question: str, history: list, live: bool, loading=None, sources=None):
     """Run one question through the pipeline, showing the draft and the checked sentences on stderr
     as they come when ``live``; the checked ``Answer``."""
     from .answer import Answer, Sentence, Token
 
     answer, checked = None, []
     try:
-        for event in pipeline.stream(question, history=history):
+        for event in pipeline.stream(question, history=history, sources=sources):
             if isinstance(event, Token) and live:
                 sys.stderr.write(f"\x1b[2m{event.text}\x1b[0m")
                 sys.stderr.flush()
@@ -237,8 +267,9 @@ def cmd_ask(args) -> int:
     question = check_question(args.question)  # fail fast, before any model loads
     history = _history(args.history)
     pipeline, loading = _session(args)
+    sources = _chosen(pipeline, args.source)
     live = not args.json and not args.no_stream and sys.stderr.isatty()
-    answer = _answer(pipeline, question, history, live, loading)
+    answer = _answer(pipeline, question, history, live, loading, sources)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -256,9 +287,12 @@ def cmd_chat(args) -> int:
     from .conversation import Turn
 
     pipeline, loading = _session(args)
+    sources = _chosen(pipeline, args.source)
     live = not args.no_stream and sys.stderr.isatty()
     tty = sys.stdin.isatty()
     print(CHAT_HELP, file=sys.stderr)
+    if sources is not None:
+        print(f"(Chatting with {len(sources)} chosen article{'s' if len(sources) != 1 else ''}.)", file=sys.stderr)
     history: list = []
     while True:
         try:
@@ -279,7 +313,7 @@ def cmd_chat(args) -> int:
             continue
         try:
             question = check_question(line)
-            answer = _answer(pipeline, question, history, live, loading)
+            answer = _answer(pipeline, question, history, live, loading, sources)
         except InputError as exc:
             print(f"rag: {exc}", file=sys.stderr)
             continue
@@ -336,15 +370,17 @@ def cmd_list(args) -> int:
     docs = store.articles()
     if args.json:
         print(json.dumps([{"source": d.source, "title": d.title, "chunks": d.n_chunks, "date": d.date,
-                           "outlet": d.outlet, "byline": d.byline} for d in docs], ensure_ascii=False))
+                           "outlet": d.outlet, "byline": d.byline, "demo": d.demo} for d in docs], ensure_ascii=False))
         return 0
     if not docs:
         print("The index is empty: run `rag ingest` (or just `rag ask`).")
         return 0
     width = max(len(d.source) for d in docs)
     for d in docs:
-        print(f"{d.source:<{width}}  {d.n_chunks:>4} chunks  {d.title[:70]}")
-    print(f"{len(docs)} articles, {sum(d.n_chunks for d in docs)} chunks")
+        print(f"{d.source:<{width}}  {d.n_chunks:>4} chunks  {'[demo] ' if d.demo else ''}{d.title[:70]}")
+    demo = sum(d.demo for d in docs)
+    print(f"{len(docs)} articles, {sum(d.n_chunks for d in docs)} chunks"
+          + (f"; {demo} are demo articles (remove them all with `rag remove --demo`)" if demo else ""))
     return 0
 
 
@@ -352,6 +388,11 @@ def cmd_remove(args) -> int:
     from .build import make_store
 
     store = make_store(_config(args))
+    if not args.sources and not args.demo:
+        raise InputError("name the articles to remove (see `rag list`), or --demo for the demo articles")
+    if args.demo:
+        gone = store.remove_demo()
+        print(f"removed {len(gone)} demo article{'s' if len(gone) != 1 else ''}" + (f": {', '.join(gone)}" if gone else ""))
     missing = [s for s in args.sources if not store.remove(s)]
     for s in args.sources:
         if s not in missing:
@@ -374,7 +415,9 @@ def cmd_ui(args) -> int:
         raise InputError(f"--port must be between 1 and 65535, got {args.port}")
     from ui.app import serve
 
-    serve(_config(args, model=args.model, judge_model=args.judge_model), host=args.host, port=args.port, auth=auth)
+    api_key = args.api_key or os.environ.get("RAG_API_KEY") or None
+    serve(_config(args, model=args.model, judge_model=args.judge_model), host=args.host, port=args.port, auth=auth,
+          api_key=api_key)
     return 0
 
 

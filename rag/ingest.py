@@ -81,8 +81,10 @@ def ingest(
     progress: bool = True,
     max_bytes: int | None = None,
     batch_chunks: int = 256,
+    demo: bool = False,
 ) -> IngestReport:
-    """Index every supported file under ``paths``. Bad files are reported, not fatal.
+    """Index every supported file under ``paths``. Bad files are reported, not fatal. ``demo``: they
+    are the demo articles (the seeds folder), marked so in the library.
 
     Stops before writing anything if the store was built by another embedder (``EmbedderMismatch``).
     """
@@ -110,7 +112,7 @@ def ingest(
         t = time.perf_counter()
         bounds = np.cumsum([0] + [len(p.chunks) for p in pending])
         store.put_many([(p.article, p.chunks, vectors[a:b]) for p, a, b in zip(pending, bounds, bounds[1:])],
-                       made_by=made_by)
+                       made_by=made_by, demo={p.article.source for p in pending} if demo else frozenset())
         for p in pending:
             (report.updated if p.article.source in committed else report.added).append(p.article.source)
         report.seconds["write"] += time.perf_counter() - t
@@ -151,6 +153,8 @@ def rebuild(store: ChromaStore, embedder: Embedder, chunker: Chunker, progress: 
     started = time.perf_counter()
     made_by = embedder.describe()
     stored = store.articles(with_text=True)
+    demo = {s.source for s in stored if s.demo}
+    demo_removed = store.demo_removed()
     fresh = store.sibling(store.collection_name + "-rebuild")
     fresh.drop()  # what an earlier, interrupted rebuild left
     report = IngestReport()
@@ -165,7 +169,7 @@ def rebuild(store: ChromaStore, embedder: Embedder, chunker: Chunker, progress: 
         t = time.perf_counter()
         bounds = np.cumsum([0] + [len(chunks) for _, chunks in batch])
         fresh.put_many([(article, chunks, vectors[a:b]) for (article, chunks), a, b in zip(batch, bounds, bounds[1:])],
-                       made_by=made_by)
+                       made_by=made_by, demo=demo)
         report.updated.extend(article.source for article, _ in batch)
         report.seconds["write"] += time.perf_counter() - t
         report.chunks_embedded += len(texts)
@@ -186,6 +190,8 @@ def rebuild(store: ChromaStore, embedder: Embedder, chunker: Chunker, progress: 
     finally:
         if bar is not None:
             bar.close()
+    if demo_removed:
+        fresh.docs.modify(metadata={**(fresh.docs.metadata or {}), "demo_removed": True})
     store.replace_with(fresh)
     report.wall_s = time.perf_counter() - started
     return report

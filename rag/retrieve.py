@@ -53,14 +53,17 @@ class KeywordIndex:
         """Inverse document frequency over chunks; a term the corpus lacks counts as rarest."""
         return math.log((len(self.chunks) + 1) / (self._df.get(term, 0) + 0.5))
 
-    def search(self, query: str, n: int) -> list[tuple[int, float]]:
+    def search(self, query: str, n: int, sources: frozenset[str] | None = None) -> list[tuple[int, float]]:
+        """The ``n`` best chunks for ``query`` (positions, BM25 scores); only chunks of ``sources`` when given."""
         q = [self._vocab[t] for t in content_terms(query) if t in self._vocab]
         if not q or not self.chunks:
             return []
         scores = self._bm25.get_scores(q)
-        n = min(n, len(self.chunks))
         import numpy as np
 
+        if sources is not None:
+            scores = np.where([c.source in sources for c in self.chunks], scores, 0.0)
+        n = min(n, len(self.chunks))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
@@ -116,7 +119,9 @@ class HybridRetriever:
         if self._snapshot is None or self.store.version() != self._snapshot.version:
             self.refresh()
 
-    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
+    def search(self, query: str, top_k: int | None = None, sources: frozenset[str] | None = None) -> list[Hit]:
+        """The best ``top_k`` passages for ``query``; only of the articles ``sources`` when given (both
+        searches are filtered, so the chosen articles' passages fill the list)."""
         top_k = top_k or self.top_k
         self.refresh_if_changed()
         snap = self._snapshot  # one consistent view, even if another thread refreshes meanwhile
@@ -125,10 +130,10 @@ class HybridRetriever:
             raise IndexEmptyError("the index is empty: run `rag ingest` first")
         qvec = self.embedder.embed([query])[0]
         dense = [
-            (c, s) for c, s in self.store.query(qvec, self.candidates)
+            (c, s) for c, s in self.store.query(qvec, self.candidates, sources)
             if snap.committed.get(c.source) == c.content_hash
         ]
-        lexical = keyword.search(query, self.candidates)
+        lexical = keyword.search(query, self.candidates, sources)
 
         fused: dict[str, float] = {}
         info: dict[str, dict] = {}

@@ -54,11 +54,14 @@ _OPEN_STARTS = re.compile(
 )
 # "What are these articles about?", "What is this article about?", "Summarize the articles", "give an overview".
 _ABOUT_ARTICLES = re.compile(
-    r"\b(?:articles?|stories|story|reports?|documents?|texts?|pieces?|coverage|sources?|these|this|them|it)\b"
-    r"[^?]{0,30}\babout\b\W*$|"
+    r"\b(?:articles?|stories|story|reports?|documents?|texts?|pieces?|coverage|sources?|library|collection|these|this|"
+    r"them|it)\b[^?]{0,30}\babout\b\W*$|"
+    r"^what(?:'s|’s| is)? in (?:the|my|this) (?:library|collection|index)\W*$|"
+    # "What is “Lakeside town opens floating library” about?": one article, named by its title
+    r"^what(?:'s|’s| is| are)\s+(?:the (?:article|story|report|piece) )?[“\"][^”\"]{3,200}[”\"]\s+about\W*$|"
     r"^(?:summari[sz]e|sum up|recap|describe|give (?:me )?(?:an? |the )?(?:short |brief |quick )?(?:overview|summary|rundown)"
-    r"(?: of)?)\s+(?:the |these |this |each |all |both |all the |every )?(?:[\w'’-]+\s+){0,4}(?:articles?|stories|story|"
-    r"reports?|documents?|texts?|pieces?|coverage)\W*$|"
+    r"(?: of)?)\s+(?:the |these |this |each |all |both |all the |every |my )?(?:[\w'’-]+\s+){0,4}(?:articles?|stories|story|"
+    r"reports?|documents?|texts?|pieces?|coverage|library|collection)\W*$|"
     r"\b(?:overview|gist|main points?|key points?|headlines?)\b[^?]*\b(?:articles?|stories|reports?|documents?|coverage|news)\b",
     re.IGNORECASE,
 )

@@ -22,6 +22,7 @@ from .parse import Article
 # packaged MiniLM on sentence-transformers existed.
 UNRECORDED = EmbedderInfo("all-MiniLM-L6-v2", "torch", 384)
 _INFO_KEYS = ("embed_model", "embed_backend", "embed_dim")
+_KEPT_KEYS = _INFO_KEYS + ("demo_removed",)  # what a write keeps of the records collection's metadata
 
 
 class EmbedderMismatch(StoreError):
@@ -40,6 +41,7 @@ class StoredArticle:
     outlet: str = ""
     byline: str = ""
     date: str = ""
+    demo: bool = False  # one of the demo articles a fresh checkout starts with (the seeds folder)
 
 
 def _chroma_settings():
@@ -136,7 +138,7 @@ class ChromaStore:
     def _bump_version(self, made_by: EmbedderInfo | None = None) -> None:
         import uuid
 
-        meta = {k: v for k, v in (self.docs.metadata or {}).items() if k in _INFO_KEYS}
+        meta = {k: v for k, v in (self.docs.metadata or {}).items() if k in _KEPT_KEYS}
         if made_by is not None:
             meta.update(embed_model=made_by.model, embed_backend=made_by.backend, embed_dim=made_by.dim)
         self.docs.modify(metadata={**meta, "version": uuid.uuid4().hex})
@@ -185,10 +187,11 @@ class ChromaStore:
 
     @_guard
     def put_many(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
-                 made_by: EmbedderInfo | None = None) -> None:
+                 made_by: EmbedderInfo | None = None, demo: frozenset[str] | set[str] = frozenset()) -> None:
         """``put`` for several articles in a few calls: their old chunks go, all new chunks are added,
         then all their records are committed together. Each Chroma call costs tens of milliseconds
-        whatever its size, which one call per article made as slow as embedding."""
+        whatever its size, which one call per article made as slow as embedding. The articles named in
+        ``demo`` are recorded as demo articles."""
         if not items:
             return
         sources = [article.source for article, _, _ in items]
@@ -217,6 +220,7 @@ class ChromaStore:
                 metadatas=[{
                     "title": article.title, "content_hash": article.content_hash, "n_chunks": len(cs),
                     "outlet": article.outlet, "byline": article.byline, "date": article.date,
+                    "demo": article.source in demo,
                 } for article, cs, _ in part],
             )
         self._bump_version(made_by)
@@ -261,6 +265,23 @@ class ChromaStore:
             self._bump_version()
         return known
 
+    @_guard
+    def remove_demo(self) -> list[str]:
+        """Take every demo article out, and remember it: an empty library is then not filled with the
+        demo again (``demo_removed``). The file names removed."""
+        demo = [a.source for a in self.articles() if a.demo]
+        for source in demo:
+            self.remove(source)
+        self.docs.modify(metadata={**{k: v for k, v in (self.docs.metadata or {}).items() if k in _KEPT_KEYS},
+                                   "demo_removed": True})
+        return demo
+
+    @_guard
+    def demo_removed(self) -> bool:
+        """Whether the user took the demo articles out of this article set."""
+        meta = self.client.get_or_create_collection(self.collection_name + DOCS_SUFFIX, embedding_function=None).metadata
+        return bool((meta or {}).get("demo_removed"))
+
     # -- reads -----------------------------------------------------------------
     @_guard
     def articles(self, with_text: bool = False) -> list[StoredArticle]:
@@ -298,15 +319,39 @@ class ChromaStore:
         return sorted(out, key=lambda c: (c.source, c.index))
 
     @_guard
-    def query(self, vector: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
-        """Nearest chunks by cosine similarity (1 - cosine distance), best first."""
+    def query(self, vector: np.ndarray, n: int, sources: Sequence[str] | None = None) -> list[tuple[Chunk, float]]:
+        """Nearest chunks by cosine similarity (1 - cosine distance), best first; only chunks of the
+        articles ``sources`` when given (Chroma's where-filter, applied inside the search)."""
         # No count() first: it costs ~4 ms at 100,000 chunks, and Chroma returns fewer (or no) hits by itself.
-        got = self.chunks.query(query_embeddings=[vector], n_results=n, include=["documents", "metadatas", "distances"])
+        where = None
+        if sources is not None:
+            if not sources:
+                return []
+            where = {"source": {"$in": sorted(sources)}} if len(sources) > 1 else {"source": next(iter(sources))}
+        got = self.chunks.query(query_embeddings=[vector], n_results=n, where=where,
+                                include=["documents", "metadatas", "distances"])
         return [
             (_to_chunk(cid, doc, meta), 1.0 - float(dist))
             for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
             if meta is not None and doc is not None  # deleted by another writer between the vector search and the read
         ]
+
+    @_guard
+    def lead_vectors(self, lead_chunks: int = 3, committed: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+        """Each committed article's mean vector over its first ``lead_chunks`` chunks (its headline and
+        lead): what it is about, from the vectors the index holds."""
+        committed = self.committed_hashes() if committed is None else committed
+        acc: dict[str, list] = {}
+        offset = 0
+        while True:
+            got = self.chunks.get(where={"index": {"$lt": lead_chunks}}, include=["embeddings", "metadatas"],
+                                  limit=self.page, offset=offset)
+            for meta, vector in zip(got["metadatas"], got["embeddings"]):
+                if meta and committed.get(meta.get("source")) == meta.get("content_hash"):
+                    acc.setdefault(meta["source"], []).append(np.asarray(vector, dtype=np.float32))
+            if len(got["ids"]) < self.page:
+                return {s: np.mean(v, axis=0) for s, v in acc.items()}
+            offset += self.page
 
     @_guard
     def count(self) -> int:
@@ -351,6 +396,7 @@ def _to_article(source: str, meta: dict | None, text: str) -> StoredArticle:
         source=source, title=str(meta.get("title", source)), content_hash=str(meta.get("content_hash", "")),
         n_chunks=int(meta.get("n_chunks", 0)), text=text,
         outlet=str(meta.get("outlet", "")), byline=str(meta.get("byline", "")), date=str(meta.get("date", "")),
+        demo=bool(meta.get("demo", False)),
     )
 
 

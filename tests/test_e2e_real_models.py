@@ -36,9 +36,29 @@ def test_fresh_index_ask_json_tenth_member(tmp_path, model_cache):
     assert out["reason"] == "verified"
     assert any(c["answer_spans"] for c in out["citations"])
 
-    # The index is now built: listing it shows the five seeds with their chunks.
+    # The index is now built: listing it shows the five seeds with their chunks, as the demo.
     listed = json.loads(_rag("list", "--json", env_extra=env).stdout)
-    assert sorted(d["source"] for d in listed) == sorted(articles)
+    assert sorted(d["source"] for d in listed) == sorted(articles) and all(d["demo"] for d in listed)
+
+    # The API of the server `rag ui` starts answers exactly as `rag ask --json` did, through the openai client.
+    from openai import OpenAI
+
+    from rag.config import Config
+    from ui.app import serve
+    from ui_server import free_port
+
+    cfg = Config.from_env(index_dir=tmp_path / "fresh-index", cache_dir=model_cache, seeds_dir=SEEDS)
+    server = serve(cfg, host="127.0.0.1", port=free_port(), block=False)
+    try:
+        client = OpenAI(base_url=server.url + "v1", api_key="none", timeout=600, max_retries=0)
+        reply = client.chat.completions.create(model="qwen2.5-coder-1.5b", messages=[
+            {"role": "user", "content": "Which country became the tenth member of the SCO?"}])
+        api = reply.model_extra["rag"]
+        assert reply.choices[0].message.content == out["answer"]
+        for key in ("answer", "refused", "citations", "retrieved", "reason", "shape", "raw", "model"):
+            assert api[key] == out[key], key
+    finally:
+        server.close()
 
 
 def test_real_models_decline_and_bad_input(tmp_path, model_cache):

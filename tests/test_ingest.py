@@ -13,7 +13,7 @@ def test_ingest_then_reingest_embeds_nothing(store, embedder, seeds):
     embedded_before = embedder.texts_embedded
 
     again = ingest([seeds], store, embedder, Chunker(), progress=False)
-    assert again.unchanged == sorted(p.name for p in seeds.glob("*.txt"))  # examples.json is not an article
+    assert again.unchanged == sorted(p.name for p in seeds.glob("*.txt"))
     assert again.added == [] and again.updated == [] and again.chunks_embedded == 0
     assert embedder.texts_embedded == embedded_before
 

@@ -198,7 +198,7 @@ def test_open_answer_with_nothing_checkable_declines(indexed, embedder):
 
 def test_overview_reads_the_articles_leading_sentences(indexed, embedder):
     gen = ScriptedGenerator("The leaders met in Astana.")
-    Pipeline(store=indexed, embedder=embedder, generator=gen).ask("What are these articles about?")
+    Pipeline(store=indexed, embedder=embedder, generator=gen).ask("Give an overview of the summit coverage")
     sources = sources_in(gen.prompts[0])
     arts = {a.source: a.text for a in indexed.articles(with_text=True)}
     titles = {a.title for a in indexed.articles()}

@@ -313,22 +313,22 @@ print("start", start, flush=True)  # what the last run (killed or not) left comm
 put_many, done = store.put_many, 0
 
 
-def commit(items, made_by):
+def commit(items, made_by, **kw):
     global done
-    put_many(items, made_by=made_by)
+    put_many(items, made_by=made_by, **kw)
     for article, _, _ in items:
         done += 1
         print("committed", article.source, flush=True)  # after put_many returned: the article is in the index
 
 
-def reporting_put_many(items, made_by=None):
+def reporting_put_many(items, made_by=None, **kw):
     if gate and start + done + len(items) >= TOTAL:
         head = items[: TOTAL - 1 - start - done]
         if head:
-            commit(head, made_by)
+            commit(head, made_by, **kw)
         sys.stdin.readline()  # a kill run never writes the last article: the parent kills it before then
         items = items[len(head):]
-    commit(items, made_by)
+    commit(items, made_by, **kw)
 
 
 store.put_many = reporting_put_many
@@ -514,7 +514,7 @@ def ui(tmp_path_factory):
     client = ui_client(url)
     alone = {}
     for row in _eval_questions():
-        chat, _ = client.predict(row["question"], [], "qwen2.5-coder-0.5b", 5, False, api_name="/ask")
+        chat, _ = client.predict(row["question"], [], "qwen2.5-coder-0.5b", 5, False, [], api_name="/ask")
         text = message_text(chat[-1]["content"])
         if _correct(_plain(text), row["keywords"]):
             alone[row["question"]] = _norm(text)
@@ -559,7 +559,7 @@ def test_twenty_concurrent_sessions_each_keep_their_own_history(ui, tally):
         history = []
         ready.wait()
         for q in mine:
-            history, box = client.predict(q, history, "qwen2.5-coder-0.5b", 5, False, api_name="/ask")
+            history, box = client.predict(q, history, "qwen2.5-coder-0.5b", 5, False, [], api_name="/ask")
             assert box == {"__type__": "update"}  # the last output leaves the box as it is
         return mine, history
 
@@ -603,7 +603,7 @@ def test_soak_300_questions_memory_flat_and_answers_right(ui, tally):
         q = questions[i % len(questions)]
         if i % 3 == 0:
             history = []  # a new conversation every three questions
-        history, _ = client.predict(q, history, "qwen2.5-coder-0.5b", 5, False, api_name="/ask")
+        history, _ = client.predict(q, history, "qwen2.5-coder-0.5b", 5, False, [], api_name="/ask")
         if i % 3 == 0:  # a first question in its conversation: compare with the answer given alone
             assert _norm(message_text(history[-1]["content"])) == alone[q], f"question {i} changed its answer"
         if i in (49, 299):

@@ -322,7 +322,7 @@ def test_ui_through_both_servers(model_cache, tmp_path, tally):
         client = ui_client(f"http://127.0.0.1:{port}/")
 
         def ask(question):
-            chat, _ = client.predict(question, [], "qwen2.5-coder-1.5b", 5, False, api_name="/ask")
+            chat, _ = client.predict(question, [], "qwen2.5-coder-1.5b", 5, False, [], api_name="/ask")
             return message_text(chat[-1]["content"])
 
         reply = ask(QUESTION)

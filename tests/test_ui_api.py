@@ -2,15 +2,12 @@
 
 import pytest
 
-from conftest import SEEDS
-from fakes import HashEmbedder, ScriptedGenerator
+from fakes import ScriptedGenerator
 from ui_server import NEW_ARTICLE, start
 from ui_server import client as ui_client
 
 QUESTION = "Which country became the tenth member of the SCO?"
-SEED_EXAMPLES = [[QUESTION], ["What did Putin say about the multipolar world?"],
-                 ["Which trading partner did China overtake to become Russia's top trade partner?"],
-                 ["Who represented India at the summit?"]]
+OWN_EXAMPLE = ["What is “Lakeside town opens floating library” about?"]
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +17,9 @@ def server(tmp_path_factory):
     demo.close()
 
 
-def _ask(client, question, history=None, model="qwen2.5-coder-0.5b", top_k=5, scores=False):
+def _ask(client, question, history=None, model="qwen2.5-coder-0.5b", top_k=5, scores=False, chosen=()):
     """The chat as the server returns it (pass it back as ``history`` to continue the conversation)."""
-    chat, box = client.predict(question, history or [], model, top_k, scores, api_name="/ask")
+    chat, box = client.predict(question, history or [], model, top_k, scores, list(chosen), api_name="/ask")
     # the box was cleared as the question went in; the last output leaves it as it is, so a question
     # typed meanwhile stays (test_ui_browser: a question sent while an answer is pending)
     assert box == {"__type__": "update"}
@@ -73,14 +70,15 @@ def test_upload_then_ask_about_it_then_remove(server, tmp_path):
 
     path = tmp_path / "floating_library.txt"
     path.write_text(NEW_ARTICLE, encoding="utf-8")
-    status, table, pick, examples, _ = client.predict([handle_file(str(path))], api_name="/upload")
+    status, table, pick, examples, chosen, _ = client.predict([handle_file(str(path))], api_name="/upload")
     assert "1 added" in status
-    assert examples == {"samples": SEED_EXAMPLES, "visible": True, "__type__": "update"}  # seeds + one: all still fit
+    assert examples == {"samples": [OWN_EXAMPLE], "visible": True, "__type__": "update"}  # the user's article first
     assert "Lakeside town opens floating library" in table and "floating_library.txt" in table
+    assert ["Lakeside town opens floating library (floating_library.txt)", "floating_library.txt"] in chosen["choices"]
     html = _text(_ask(client, "How many books does the floating library in Vellmar hold?")[-1])
     assert "floating_library.txt" in html and "<div class='answer shape-fact turn-new'>4,000 <a class='cite" in html
     assert "The library holds <strong class='ans'>4,000</strong> books" in html  # the answer, marked in its quote
-    status, table, _, _ = client.predict("floating_library.txt", api_name="/remove")
+    status, table, *_ = client.predict("floating_library.txt", api_name="/remove")
     assert status == "Removed floating_library.txt."
     assert "floating_library.txt" not in table and "000_be872feae246cb84.txt" in table
     assert runtime.article("000_be872feae246cb84.txt") is not None  # the rest of the index is intact
@@ -100,7 +98,7 @@ def test_rejected_uploads_say_why(server, tmp_path):
     big.write_text("word " * 300_000)  # 1.5 MB, over the 1 MB limit the test server sets
     empty = tmp_path / "empty.md"
     empty.write_text("")
-    status, table, _, _, _ = client.predict([handle_file(str(big)), handle_file(str(empty))], api_name="/upload")
+    status, table, *_ = client.predict([handle_file(str(big)), handle_file(str(empty))], api_name="/upload")
     assert "huge.txt: 1.5 MB is over the 1 MB limit" in status
     assert "empty.md: the file is empty" in status
     assert table.count("<tr>") == before + 1  # header row + one per article, as before
@@ -115,35 +113,47 @@ def test_rejected_uploads_say_why(server, tmp_path):
     assert len(runtime.articles()) == before
 
 
-def test_the_seeds_library_offers_the_seed_examples(server):
-    client, _ = server
-    assert _examples(client) == {"samples": SEED_EXAMPLES, "visible": True}
+def test_the_demo_library_offers_examples_from_its_articles(server):
+    from rag.library import example_questions
+
+    client, runtime = server
+    examples = _examples(client)
+    assert examples["visible"] and examples["samples"] == [[q] for q in example_questions(runtime.articles())]
+    assert examples["samples"][0] == ["What are these articles about?"]
 
 
-def test_a_library_without_the_seeds_offers_no_seed_examples_until_a_seed_is_added(tmp_path):
+def test_own_articles_give_the_examples_the_demo_goes_in_one_action_and_a_chat_keeps_to_chosen_articles(tmp_path):
     from gradio_client import handle_file
 
-    from rag.build import run_ingest
-    from rag.config import Config
-    from rag.store import ChromaStore
-
-    own = tmp_path / "floating_library.txt"
-    own.write_text(NEW_ARTICLE, encoding="utf-8")
-    cfg = Config(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
-    run_ingest(cfg, [own], ChromaStore(cfg.index_dir), HashEmbedder(), progress=False)  # not empty: no seeds added
-    url, demo, runtime = start(tmp_path)
+    url, server, runtime = start(tmp_path)
     client = ui_client(url)
     try:
+        assert all(a.demo for a in runtime.articles())
+        own = tmp_path / "floating_library.txt"
+        own.write_text(NEW_ARTICLE, encoding="utf-8")
+        _, table, _, examples, *_ = client.predict([handle_file(str(own))], api_name="/upload")
+        assert examples["samples"] == [OWN_EXAMPLE] and table.count("class=demo") == 5
+        # a chat with the chosen demo article: the library's own article is not cited
+        html = _text(_ask(client, "How many books does the floating library in Vellmar hold?",
+                          chosen=["000_be872feae246cb84.txt"])[-1])
+        assert "floating_library.txt" not in html
+        status, table, _, examples, chosen = client.predict(api_name="/remove_demo")  # (a button's update is not sent)
+        assert status == "Removed the 5 demo articles."
         assert [a.source for a in runtime.articles()] == ["floating_library.txt"]
-        assert _examples(client) == {"samples": [], "visible": False}
-        # one seed article joins: the examples about it appear; it leaves: they go
-        *_, examples, _ = client.predict([handle_file(str(SEEDS / "000_be872feae246cb84.txt"))], api_name="/upload")
-        assert examples == {"samples": SEED_EXAMPLES[:2], "visible": True, "__type__": "update"}
-        status, _, _, examples = client.predict("000_be872feae246cb84.txt", api_name="/remove")
-        assert status == "Removed 000_be872feae246cb84.txt."
-        assert examples == {"samples": [], "visible": False, "__type__": "update"}
+        assert "class=demo" not in table
+        assert chosen["choices"] == [["Lakeside town opens floating library (floating_library.txt)",
+                                      "floating_library.txt"]]
+        assert chosen["value"] == []  # a choice of removed articles is cleared
+        status, *_ = client.predict("floating_library.txt", api_name="/remove")
+        assert status == "Removed floating_library.txt."
     finally:
-        demo.close()
+        server.close()
+    # the emptied library is not filled with the demo again when the page starts next
+    url, server, runtime = start(tmp_path)
+    try:
+        assert runtime.articles() == [] and _examples(ui_client(url)) == {"samples": [], "visible": False}
+    finally:
+        server.close()
 
 
 def test_a_failing_model_is_a_message_in_the_chat_and_the_app_keeps_running(tmp_path):

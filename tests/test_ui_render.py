@@ -4,7 +4,7 @@ from conftest import SEEDS
 from rag.answer import Answer, Citation
 from rag.parse import find_files
 from rag.store import StoredArticle
-from ui.app import check_upload, examples_for, safe_name
+from ui.app import check_upload, safe_name
 from ui.render import answer_spans, paragraph_around, render_answer, render_source
 
 TEXT = "Title line\nFirst sentence here. Belarus joined as the tenth member. Last one.\nNext paragraph."
@@ -114,35 +114,3 @@ def test_answer_spans_sorts_merges_clips_and_drops_spans_outside():
     assert answer_spans([], 10, 25) == []
 
 
-SEED_QUESTIONS = ["Which country became the tenth member of the SCO?",
-                  "What did Putin say about the multipolar world?",
-                  "Which trading partner did China overtake to become Russia's top trade partner?",
-                  "Who represented India at the summit?"]
-SEED_NAMES = sorted(p.name for p in find_files([SEEDS]))
-
-
-def test_seed_examples_are_shipped_beside_the_seeds_but_never_indexed():
-    assert SEED_NAMES == ["000_be872feae246cb84.txt", "001_019830dcde441936.txt", "002_21e0e47377e78efb.txt",
-                          "003_81c9518f30d00088.txt", "004_8198bc21f95ecf11.txt"]  # no examples.json
-    entries = json.loads((SEEDS / "examples.json").read_text(encoding="utf-8"))
-    assert all(set(e["sources"]) <= set(SEED_NAMES) for e in entries)  # no example names a missing seed
-
-
-def test_examples_follow_the_library():
-    assert examples_for(SEEDS, SEED_NAMES) == SEED_QUESTIONS
-    assert examples_for(SEEDS, SEED_NAMES + ["floating_library.txt"]) == SEED_QUESTIONS
-    assert examples_for(SEEDS, ["floating_library.txt", "notes.md"]) == []
-    assert examples_for(SEEDS, []) == []
-    assert examples_for(SEEDS, ["003_81c9518f30d00088.txt", "004_8198bc21f95ecf11.txt"]) == SEED_QUESTIONS[2:]
-
-
-def test_examples_from_a_missing_or_malformed_file_are_none(tmp_path):
-    assert examples_for(tmp_path, ["a.txt"]) == []  # no examples.json
-    assert examples_for(tmp_path / "nowhere", ["a.txt"]) == []
-    for bad in ('[{"question": "Q?", "sources": ["a.txt"]', '{"question": "Q?", "sources": ["a.txt"]}', "\xff"):
-        (tmp_path / "examples.json").write_text(bad, encoding="latin-1")
-        assert examples_for(tmp_path, ["a.txt"]) == []
-    (tmp_path / "examples.json").write_text(json.dumps([
-        {"question": "Q?", "sources": "a.txt"}, 3, {"question": "", "sources": ["a.txt"]},
-        {"question": "S?", "sources": []}, {"sources": ["a.txt"]}, {"question": " R? ", "sources": ["a.txt"]}]))
-    assert examples_for(tmp_path, ["a.txt"]) == ["R?"]  # only the well-formed entry

@@ -16,8 +16,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(tmp: Path, reply=extractive_reply, generator_factory=None):
-    """Serve the app from a private copy of the seeds; returns (url, demo, runtime)."""
+def start(tmp: Path, reply=extractive_reply, generator_factory=None, api_key=None):
+    """Serve the page and the API from a private copy of the seeds; returns (url, server, runtime)
+    (``server.close()`` stops it)."""
     from rag.config import Config
     from rag.store import ChromaStore
     from ui.app import Runtime, serve
@@ -32,10 +33,10 @@ def start(tmp: Path, reply=extractive_reply, generator_factory=None):
     for attempt in range(3):
         port = free_port()
         try:
-            demo = serve(cfg, host="127.0.0.1", port=port, runtime=runtime, block=False)
+            demo = serve(cfg, host="127.0.0.1", port=port, runtime=runtime, block=False, api_key=api_key)
             break
-        except OSError:  # Gradio gives its server thread a fixed 5 s to start (or the port was taken meanwhile):
-            if attempt == 2:  # on a busy machine, try again on another port
+        except OSError:  # the port was taken meanwhile: try again on another port
+            if attempt == 2:
                 raise
     return f"http://127.0.0.1:{port}/", demo, runtime
 

@@ -13,13 +13,12 @@ from typing import Callable, Iterable
 
 from rag.answer import Answer, Sentence, Token
 from rag.config import Config
-from rag.errors import InputError, RagError
+from rag.errors import IndexEmptyError, InputError, RagError
+from rag.library import example_questions
 from rag.parse import SUPPORTED
 from rag.store import StoredArticle
 
 from .render import render_answer, render_checked, render_error, render_partial, turns_from_chat
-
-EXAMPLES_FILE = "examples.json"  # in the seeds folder: [{"question": ..., "sources": [seed file names]}]
 
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: auto;}
@@ -49,6 +48,7 @@ CSS = """
   overflow-wrap: anywhere; vertical-align: top;}
 #articles table.lib .n {width: 5.5em; text-align: right;}
 #articles .file, #articles .count {color: #6b7280; font-size: .9em;}
+#articles .demo {background: #e0e7ff; color: #3730a3; font-size: .75em; padding: 0 4px; border-radius: 3px; margin-left: 4px;}
 @media (max-width: 720px) {
   .gradio-container {padding: 4px !important;}
   #main-row {flex-direction: column !important; flex-wrap: nowrap !important;}
@@ -94,12 +94,42 @@ class Runtime:
         self.judge = judge if judge is not None else make_judge(cfg)  # one check model, shared by every pipeline
         self._pipelines: dict[str, object] = {}
         self._lock = threading.Lock()
+        # One answer at a time, whoever asks (the page or the API): the models are shared.
+        self.busy = threading.Lock()
         self.uploads_dir = Path(cfg.index_dir) / "uploads"
 
     def ensure_index(self, progress: bool = True) -> None:
+        """Build the index from the demo articles on first use. A library the user emptied stays empty:
+        the page still opens, to add articles."""
         from rag.build import ensure_index
 
-        ensure_index(self.cfg, self.store, self.embedder, progress=progress)
+        try:
+            ensure_index(self.cfg, self.store, self.embedder, progress=progress)
+        except IndexEmptyError:
+            if not self.store.demo_removed():
+                raise
+
+    def answer_events(self, question: str, history=(), sources=None, top_k: int | None = None,
+                      model: str | None = None):
+        """The pipeline's events for one question, one question at a time across the page and the API."""
+        pipeline = self.pipeline(model)
+        with self.busy:
+            yield from pipeline.stream(question, top_k=top_k, history=list(history), sources=sources)
+
+    def save_upload(self, name: str, content: bytes) -> Path:
+        """An uploaded article saved under the uploads folder, by a safe name; InputError saying why not."""
+        shown = safe_name(name)
+        if Path(shown).suffix.lower() not in SUPPORTED:
+            raise InputError(f"{shown}: unsupported type {Path(shown).suffix or '(none)'}; use "
+                             f"{', '.join(sorted(SUPPORTED))}")
+        if not content:
+            raise InputError(f"{shown}: the file is empty")
+        if len(content) > self.cfg.max_file_mb * 1e6:
+            raise InputError(f"{shown}: {len(content) / 1e6:.1f} MB is over the {self.cfg.max_file_mb:g} MB limit")
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        path = self.uploads_dir / shown
+        path.write_bytes(content)
+        return path
 
     def pipeline(self, model: str | None = None):
         from rag.build import make_pipeline
@@ -143,6 +173,13 @@ class Runtime:
             removed = self.store.remove(source)
             self._refresh()
         return removed
+
+    def remove_demo(self) -> list[str]:
+        """Take every demo article out of the library; their file names."""
+        with self._lock:
+            gone = self.store.remove_demo()
+            self._refresh()
+        return gone
 
     def _refresh(self) -> None:
         for p in self._pipelines.values():
@@ -189,25 +226,6 @@ def message_text(content) -> str:
     return ""
 
 
-def examples_for(seeds_dir: Path, indexed_sources: Iterable[str]) -> list[str]:
-    """The seeds' example questions whose articles are all in the library; none when examples.json is
-    missing or unreadable (a malformed entry is skipped)."""
-    try:
-        entries = json.loads((Path(seeds_dir) / EXAMPLES_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(entries, list):
-        return []
-    have = set(indexed_sources)
-    questions = []
-    for e in entries:
-        q, sources = (e.get("question"), e.get("sources")) if isinstance(e, dict) else (None, None)
-        if (isinstance(q, str) and q.strip() and isinstance(sources, list) and sources
-                and all(isinstance(s, str) for s in sources) and set(sources) <= have):
-            questions.append(q.strip())
-    return questions
-
-
 def library_html(arts: list[StoredArticle]) -> str:
     """The indexed articles as a small table that wraps on narrow screens."""
     import html
@@ -215,12 +233,21 @@ def library_html(arts: list[StoredArticle]) -> str:
     if not arts:
         return "<p class='empty'>No articles yet: add some above.</p>"
     rows = "".join(
-        f"<tr><td><span class='title'>{html.escape(a.title or a.source)}</span><br><span class='file'>"
+        f"<tr><td><span class='title'>{html.escape(a.title or a.source)}</span>"
+        f"{'<span class=demo>demo</span>' if a.demo else ''}<br><span class='file'>"
         f"{html.escape(a.source)}</span>{' · ' + html.escape(a.outlet) if a.outlet else ''}"
         f"{' · ' + html.escape(a.date) if a.date else ''}</td><td class='n'>{a.n_chunks}</td></tr>"
         for a in arts)
+    demo = sum(a.demo for a in arts)
     return (f"<table class='lib'><thead><tr><th>article</th><th class='n'>chunks</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table><p class='count'>{len(arts)} articles</p>")
+            f"<tbody>{rows}</tbody></table><p class='count'>{len(arts)} articles"
+            f"{f' ({demo} demo)' if demo else ''}</p>")
+
+
+def article_choices(arts: list[StoredArticle]) -> list[tuple[str, str]]:
+    """(label, file name) for the article pickers: the title, and the file name when it differs."""
+    return [((a.title or a.source)[:80] + ("" if a.title in ("", a.source) else f" ({a.source})"), a.source)
+            for a in arts]
 
 
 def build_app(runtime: Runtime):
@@ -230,15 +257,18 @@ def build_app(runtime: Runtime):
 
     cfg = runtime.cfg
     arts = runtime.articles()
-    questions = examples_for(cfg.seeds_dir, [a.source for a in arts])
+    questions = example_questions(arts)
 
-    def library_view(arts: list[StoredArticle], **pick_changes):
-        """What shows the library: its table, the remove picker, and the example questions it can answer."""
-        qs = examples_for(cfg.seeds_dir, [a.source for a in arts])
-        return (library_html(arts), gr.update(choices=[a.source for a in arts], **pick_changes),
-                gr.Dataset(samples=[[q] for q in qs], visible=bool(qs)))
+    def library_view(arts: list[StoredArticle], removed: bool = False, **pick_changes):
+        """What shows the library: its table, the remove picker, the example questions it can answer, the
+        articles to chat with (the choice is cleared when articles were ``removed``) and the demo's button."""
+        qs = example_questions(arts)
+        return (library_html(arts), gr.update(choices=article_choices(arts), **pick_changes),
+                gr.Dataset(samples=[[q] for q in qs], visible=bool(qs)),
+                gr.update(choices=article_choices(arts), **({"value": []} if removed else {})),
+                gr.update(visible=any(a.demo for a in arts)))
 
-    def respond(question, history, model, top_k, show_scores):
+    def respond(question, history, model, top_k, show_scores, chosen=None):
         history = list(history or [])
         question = (question or "").strip()
         if not question:
@@ -252,9 +282,14 @@ def build_app(runtime: Runtime):
         keep = gr.update()
         uid = uuid.uuid4().hex[:8]
         try:
-            pipeline = runtime.pipeline(model)
+            sources = None
+            if chosen:  # the articles chosen to chat with; those removed since are dropped
+                sources = frozenset(chosen) & {a.source for a in runtime.articles()}
+                if not sources:
+                    raise InputError("the articles chosen to chat with are no longer in the library: "
+                                     "clear the choice or choose others")
             draft, checked = "", []
-            for event in pipeline.stream(question, top_k=int(top_k), history=turns):
+            for event in runtime.answer_events(question, turns, sources, int(top_k), model):
                 if isinstance(event, Token):
                     draft += event.text
                     history[-1] = {"role": "assistant", "content": render_partial(draft)}
@@ -279,7 +314,7 @@ def build_app(runtime: Runtime):
         try:
             return _upload(files, progress)
         except RagError as exc:
-            return f"❌ {exc}", gr.update(), gr.update(), gr.update(), None
+            return f"❌ {exc}", *([gr.update()] * 5), None
 
     def _upload(files, progress):
         notes, accepted = [], []
@@ -303,13 +338,23 @@ def build_app(runtime: Runtime):
 
     def remove(source):
         if not source:
-            return "Choose an article to remove.", gr.update(), gr.update(), gr.update()
+            return "Choose an article to remove.", *([gr.update()] * 5)
         try:
             msg = f"Removed {source}." if runtime.remove(source) else f"{source} is not in the index."
             arts = runtime.articles()
         except RagError as exc:
-            return f"❌ {exc}", gr.update(), gr.update(), gr.update()
-        return (msg, *library_view(arts, value=None))
+            return f"❌ {exc}", *([gr.update()] * 5)
+        return (msg, *library_view(arts, removed=True, value=None))
+
+    def remove_demo():
+        try:
+            gone = runtime.remove_demo()
+            arts = runtime.articles()
+        except RagError as exc:
+            return f"❌ {exc}", *([gr.update()] * 5)
+        msg = (f"Removed the {len(gone)} demo articles." if gone else "No demo articles to remove.") + \
+            ("" if arts else " The library is empty: add your own articles above.")
+        return (msg, *library_view(arts, removed=True, value=None))
 
     with gr.Blocks(title="Ask the articles") as demo:
         saved = gr.BrowserState([], storage_key="rag-articles-chat")
@@ -335,10 +380,14 @@ def build_app(runtime: Runtime):
                                     file_count="multiple", file_types=sorted(SUPPORTED), elem_id="upload")
                     status = gr.Markdown(elem_id="upload-status")
                     table = gr.HTML(library_html(arts), elem_id="articles")
+                    chosen = gr.Dropdown(choices=article_choices(arts), value=[], multiselect=True,
+                                         label="Chat with (none chosen: the whole library)", elem_id="chosen")
                     with gr.Row():
-                        pick = gr.Dropdown(choices=[a.source for a in arts], label="Article",
+                        pick = gr.Dropdown(choices=article_choices(arts), label="Article",
                                            scale=3, elem_id="remove-pick")
                         rm = gr.Button("Remove", variant="stop", scale=1, min_width=80, elem_id="remove")
+                    rm_demo = gr.Button("Remove the demo articles", size="sm", elem_id="remove-demo",
+                                        visible=any(a.demo for a in arts))
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
                     if cfg.llm_url:
                         served = runtime.default_model or runtime.pipeline().generator.name
@@ -351,7 +400,7 @@ def build_app(runtime: Runtime):
                                       label="Passages to retrieve (top-k)")
                     scores = gr.Checkbox(False, label="Show retrieval scores", elem_id="scores")
 
-        inputs = [box, chatbot, model, top_k, scores]
+        inputs = [box, chatbot, model, top_k, scores, chosen]
         # always_last: a question sent while an answer is still pending is answered after it, not dropped
         for trigger in (box.submit, ask.click):
             trigger(respond, inputs, [chatbot, box], api_name="ask" if trigger == box.submit else False,
@@ -359,28 +408,64 @@ def build_app(runtime: Runtime):
                 .then(lambda h: h, chatbot, saved, api_name=False)
         new_chat.click(lambda: ([], []), None, [chatbot, saved], api_name=False)
         examples.click(lambda sample: sample[0] if sample else gr.update(), examples, box, api_name=False)
-        files.upload(upload, files, [status, table, pick, examples, files], api_name="upload")
-        rm.click(remove, pick, [status, table, pick, examples], api_name="remove")
+        shown = [table, pick, examples, chosen, rm_demo]  # what shows the library (library_view)
+        files.upload(upload, files, [status, *shown, files], api_name="upload")
+        rm.click(remove, pick, [status, *shown], api_name="remove")
+        rm_demo.click(remove_demo, None, [status, *shown], api_name="remove_demo")
         demo.load(lambda h: h or [], saved, chatbot, api_name=False)
         # The page as built is the library at start: a reload shows the library as it is now.
-        demo.load(lambda: library_view(runtime.articles()), None, [table, pick, examples], api_name=False)
+        demo.load(lambda: library_view(runtime.articles()), None, shown, api_name=False)
     return demo
 
 
+class Server:
+    """The running server: the page at /, the API at /v1. ``close()`` stops it."""
+
+    def __init__(self, server, thread, demo, url: str):
+        self._server, self._thread, self.demo, self.url = server, thread, demo, url
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.demo.close()
+
+
 def serve(cfg: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-          runtime: Runtime | None = None, block: bool = True):
-    """Build the index if it is empty, load the models once, serve the page."""
+          runtime: Runtime | None = None, block: bool = True, api_key: str | None = None):
+    """Build the index if it is empty, load the models once, serve the page and the API (``ui.api``)
+    on one port. ``block=False`` returns a ``Server`` once it accepts connections."""
+    import fastapi
+    import gradio as gr
+    import uvicorn
+
+    from .api import add_api
+
     runtime = runtime or Runtime(cfg)
     runtime.ensure_index(progress=True)
     runtime.warm_up()  # models load now: a missing one fails here, and the first question is fast
-    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
-        print(f"rag: warning: serving on {host} without --auth: anyone who can reach this address can use it",
-              file=sys.stderr)
+    if host not in ("127.0.0.1", "localhost", "::1") and not (auth and api_key):
+        print(f"rag: warning: serving on {host} without " + ("--auth" if not auth else "--api-key") + ": anyone "
+              "who can reach this address can use " + ("it" if not auth else "the API"), file=sys.stderr)
+    app = fastapi.FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    add_api(app, runtime, api_key)
     demo = build_app(runtime)
     demo.queue(default_concurrency_limit=1)  # one model per process: answers are generated one at a time
     # Gradio's own cap stops a huge upload at the HTTP layer, before it fills the disk; files between
     # our limit and this cap reach check_upload, which says why they are refused.
-    demo.launch(server_name=host, server_port=port, auth=auth, css=CSS, js=JS, show_error=True,
-                max_file_size=int(cfg.max_file_mb * 2e6) + 1_000_000,
-                prevent_thread_lock=not block, quiet=not block)
-    return demo
+    app = gr.mount_gradio_app(app, demo, path="/", auth=auth, css=CSS, js=JS, show_error=True,
+                              max_file_size=int(cfg.max_file_mb * 2e6) + 1_000_000)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning" if block else "error",
+                                           timeout_graceful_shutdown=5))
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+    if block:
+        print(f"Serving the page and the API on {url} (API: {url}v1)", file=sys.stderr)
+        server.run()
+        return Server(server, None, demo, url)
+    thread = threading.Thread(target=server.run, name="rag-ui-server", daemon=True)
+    thread.start()
+    while not server.started:  # the observable event: uvicorn is listening, or its thread ended
+        if not thread.is_alive():
+            raise OSError(f"could not serve on {host}:{port} (is the port taken?)")
+        thread.join(timeout=0.05)
+    return Server(server, thread, demo, url)

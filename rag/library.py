@@ -1,0 +1,215 @@
+"""The library as a whole: choosing articles to chat with, example questions from the articles in it,
+and an overview of all of it, its articles grouped by event.
+
+No model reads here. Groups come from the articles' lead vectors (what the index already holds), and
+each line of an overview quotes its group's lead sentence verbatim, so every line is cited.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .errors import InputError
+from .store import StoredArticle
+from .text import sentence_spans
+
+# Two articles' lead vectors (the mean of their first three chunk vectors, MiniLM, cosine) at least this
+# close, on average over two groups, put them in one group. Chosen on the dev events of evals/corpus (four
+# outlets each: 0.40 to 0.60 all give the four events) and the 24 dev pages of evals/realpages (unrelated:
+# 0.50 merged two pairs, 0.55 none).
+SAME_EVENT = 0.55
+MAX_LINES = 10  # groups an overview lists; the rest are counted
+MAX_EXAMPLES = 4
+MIN_LEAD_WORDS = 8
+
+
+# -- choosing articles ---------------------------------------------------------------------------------
+def _fields(article: StoredArticle) -> tuple[str, ...]:
+    return tuple(x.lower() for x in (article.source, article.title, article.outlet, article.date) if x)
+
+
+def choose(articles: Sequence[StoredArticle], patterns: Sequence[str]) -> frozenset[str] | None:
+    """The file names of the articles ``patterns`` choose; None (every article) when there are none.
+
+    A pattern matches an article by its file name, title, outlet or date: exactly, or as a glob
+    (``*.html``, ``BBC*``, ``2024-03*``), ignoring case. InputError names a pattern that matches nothing."""
+    patterns = [p.strip() for p in patterns or () if p and p.strip()]
+    if not patterns:
+        return None
+    chosen: set[str] = set()
+    for pattern in patterns:
+        p = pattern.lower()
+        found = {a.source for a in articles if any(f == p or fnmatch.fnmatchcase(f, p) for f in _fields(a))}
+        if not found:
+            raise InputError(f"no article in the library matches {pattern!r} (by file name, title, outlet or "
+                             "date; see `rag list`)")
+        chosen |= found
+    return frozenset(chosen)
+
+
+# -- example questions ---------------------------------------------------------------------------------
+MAX_TITLE_CHARS = 90
+
+
+def title_of(article: StoredArticle) -> str:
+    """The title a question can name: the stored title, cut at a word before MAX_TITLE_CHARS; "" when it
+    is only the file name."""
+    title = " ".join((article.title or "").split()).strip(" \"“”")
+    if not title or title == article.source or len(title.split()) < 2:
+        return ""
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[:MAX_TITLE_CHARS].rsplit(" ", 1)[0].rstrip(",;:-–—") + "…"
+    return title
+
+
+def example_questions(articles: Sequence[StoredArticle], most: int = MAX_EXAMPLES) -> list[str]:
+    """Questions the library can answer, from the articles in it: an overview of the library, then what
+    single articles are about, by their titles. The user's own articles come before the demo's."""
+    if not articles:
+        return []
+    own = [a for a in articles if not a.demo]
+    pool = own or list(articles)
+    out = ["What are these articles about?"] if len(pool) > 1 else []
+    seen = set()
+    for a in pool:
+        title = title_of(a)
+        if title and title.lower() not in seen:
+            seen.add(title.lower())
+            out.append(f"What is “{title}” about?")
+        if len(out) >= most:
+            break
+    return out
+
+
+# -- the overview --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Group:
+    """Articles on one event, the most central first."""
+
+    articles: tuple[StoredArticle, ...]
+
+    @property
+    def lead(self) -> StoredArticle:
+        return self.articles[0]
+
+
+def group_articles(articles: Sequence[StoredArticle], vectors: dict[str, np.ndarray],
+                   threshold: float = SAME_EVENT) -> list[Group]:
+    """Average-link grouping of ``articles`` by the cosine of their ``vectors``: two groups merge while
+    their mean similarity is at least ``threshold``. Biggest groups first; an article without a vector is
+    a group of its own."""
+    arts = [a for a in articles if a.source in vectors]
+    alone = [Group((a,)) for a in articles if a.source not in vectors]
+    if not arts:
+        return alone
+    m = np.stack([vectors[a.source] for a in arts]).astype(np.float32)
+    m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-9)
+    sim = m @ m.T
+    members = [[i] for i in range(len(arts))]
+    link = sim.copy()  # mean similarity between groups
+    np.fill_diagonal(link, -np.inf)
+    alive = np.ones(len(arts), dtype=bool)
+    while alive.sum() > 1:
+        i, j = np.unravel_index(np.argmax(link), link.shape)
+        if link[i, j] < threshold:
+            break
+        ni, nj = len(members[i]), len(members[j])
+        merged = (ni * link[i] + nj * link[j]) / (ni + nj)
+        link[i], link[:, i] = merged, merged
+        link[i, i] = -np.inf
+        link[j], link[:, j] = -np.inf, -np.inf
+        members[i] += members[j]
+        members[j] = []
+        alive[j] = False
+    groups = []
+    for idx in (g for g in members if g):
+        central = sorted(idx, key=lambda k: (-float(sim[k, idx].mean()), arts[k].source))  # nearest the rest first
+        groups.append(Group(tuple(arts[k] for k in central)))
+    groups.sort(key=lambda g: (-len(g.articles), g.lead.source))
+    return groups + alone
+
+
+def lead_sentence(article: StoredArticle) -> tuple[int, int] | None:
+    """The span of the article's first real sentence (its lede): at least MIN_LEAD_WORDS words, ended by
+    a full stop, not the headline or a byline. None when it has none."""
+    title = (article.title or "").strip().lower()
+    first = None
+    for a, b in sentence_spans(article.text):
+        s = article.text[a:b].strip()
+        words = s.split()
+        if not words or s.lower() == title or re.match(r"(?i)^by\s", s):
+            continue
+        first = first or (a, b)
+        if len(words) >= MIN_LEAD_WORDS and s[-1] in ".!?\"”’'" and "\n" not in s:
+            return a, b
+    return first
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of an overview: a group, and the lead sentence that says what it is about."""
+
+    group: Group
+    start: int
+    end: int
+
+    @property
+    def quote(self) -> str:
+        return self.group.lead.text[self.start:self.end]
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the library is about: its biggest groups, each with its quoted lead; the rest counted."""
+
+    lines: tuple[Line, ...]
+    articles: int
+    groups: int
+    rest_articles: int = 0
+    rest_groups: int = 0
+
+
+def overview(articles: Sequence[StoredArticle], vectors: dict[str, np.ndarray], most: int = MAX_LINES,
+             threshold: float = SAME_EVENT) -> Overview:
+    """The overview of ``articles`` (with their text): up to ``most`` groups, biggest first."""
+    groups = group_articles(articles, vectors, threshold)
+    lines = []
+    for g in groups:
+        if len(lines) == most:
+            break
+        span = lead_sentence(g.lead)
+        if span is None:  # no sentence in its lead article: try the others of the group
+            g = next((Group((a,) + tuple(x for x in g.articles if x is not a)) for a in g.articles[1:]
+                      if lead_sentence(a)), None) or g
+            span = lead_sentence(g.lead)
+        if span is not None:
+            lines.append(Line(g, *span))
+    shown = {a.source for line in lines for a in line.group.articles}
+    rest = [g for g in groups if g.lead.source not in shown]
+    return Overview(tuple(lines), len(articles), len(groups), sum(len(g.articles) for g in rest), len(rest))
+
+
+def overview_text(ov: Overview) -> str:
+    """The overview as the answer's text, one line a group, each cited [n] (n = its line's number)."""
+    if not ov.lines:
+        return ""
+    head = (f"The library holds {ov.articles} article{'s' if ov.articles != 1 else ''}"
+            + (f" on {ov.groups} subjects" if ov.groups > 1 else "") + ":")
+    rows = []
+    for n, line in enumerate(ov.lines, 1):
+        g = line.group
+        label = title_of(g.lead) or g.lead.source
+        count = len(g.articles)
+        outlets = sorted({a.outlet for a in g.articles if a.outlet})
+        about = f" ({count} articles" + (f": {', '.join(outlets[:4])}" if outlets else "") + ")" if count > 1 else ""
+        rows.append(f"- {label}{about}: {' '.join(line.quote.split())} [{n}]")
+    tail = []
+    if ov.rest_articles:
+        tail.append(f"… and {ov.rest_articles} more article{'s' if ov.rest_articles != 1 else ''}"
+                    + (f" on {ov.rest_groups} other subjects." if ov.rest_groups > 1 else " on one other subject."))
+    return "\n".join([head, *rows, *tail])
