@@ -210,7 +210,8 @@ def _history(spec: str | None) -> list:
 
 
 def _session(args, progress: bool = True):
-    """The models, the index and the pipeline for ask and chat; the check model loading in the background."""
+    """The models, the index and the pipeline for ask and chat; the check model loading in the background;
+    the articles ``--source`` chooses (None: all)."""
     from .build import ensure_index, make_embedder, make_generator, make_judge, make_pipeline, make_store
 
     cfg = _config(args, model=args.model, judge_model=args.judge_model, top_k=args.top_k)
@@ -220,19 +221,20 @@ def _session(args, progress: bool = True):
     embedder = make_embedder(cfg)
     ensure_index(cfg, store, embedder, progress=progress)  # progress goes to stderr; stdout stays JSON
     pipeline = make_pipeline(cfg, store=store, embedder=embedder, generator=generator, judge=judge)
+    sources = _chosen(store, getattr(args, "source", None))  # a pattern matching nothing fails before the load
     # The check model maps in while the embedder loads and the answer is written. llama.cpp silences
     # the process's stdout and stderr while a model loads, so it starts only after the index is
     # ready (its progress bar stays visible), and an error waits for the load before it is printed.
     # (Live tokens written while it loads can be missing from the dim preview; the answer is printed whole.)
     loading = judge.load_in_background() if judge is not None else None
-    return pipeline, loading
+    return pipeline, loading, sources
 
 
-def _chosen(pipeline, patterns: list[str]):
+def _chosen(store, patterns: list[str] | None):
     """The articles ``--source`` patterns choose (None: all); InputError for a pattern matching none."""
     from .library import choose
 
-    return choose(pipeline.store.articles(), patterns) if patterns else None
+    return choose(store.articles(), patterns) if patterns else None
 
 
 def _answer(pipeline, question: str, history: list, live: bool, loading=None, sources=None):
@@ -256,6 +258,8 @@ def _answer(pipeline, question: str, history: list, live: bool, loading=None, so
         if loading is not None:
             loading.join()
         raise
+    if loading is not None:  # the check model silences stdout while it loads: the answer waits for it
+        loading.join()
     if live:
         sys.stderr.write("\r\x1b[2K\n")
     return answer
@@ -266,8 +270,7 @@ def cmd_ask(args) -> int:
 
     question = check_question(args.question)  # fail fast, before any model loads
     history = _history(args.history)
-    pipeline, loading = _session(args)
-    sources = _chosen(pipeline, args.source)
+    pipeline, loading, sources = _session(args)
     live = not args.json and not args.no_stream and sys.stderr.isatty()
     answer = _answer(pipeline, question, history, live, loading, sources)
     if args.json:
@@ -286,8 +289,7 @@ def cmd_chat(args) -> int:
     from .answer import check_question
     from .conversation import Turn
 
-    pipeline, loading = _session(args)
-    sources = _chosen(pipeline, args.source)
+    pipeline, loading, sources = _session(args)
     live = not args.no_stream and sys.stderr.isatty()
     tty = sys.stdin.isatty()
     print(CHAT_HELP, file=sys.stderr)

@@ -121,3 +121,45 @@ def test_eval_refuses_an_unscorable_file_before_loading_anything(tmp_path, monke
     assert capsys.readouterr().err.strip() == ("rag: error: set.jsonl line 2: field 'sources' is empty for an "
                                                "answerable question: name the articles that state the answer")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_demo_is_marked_in_rag_list_and_removed_in_one_command(fake_models, seeds, monkeypatch, capsys):
+    monkeypatch.setenv("RAG_SEEDS_DIR", str(seeds))
+    assert cli.main(["ask", "--json", "Which country became the tenth member of the SCO?"]) == 0  # first use: the demo
+    capsys.readouterr()
+    own = seeds.parent / "own"
+    own.mkdir()
+    (own / "ferry.txt").write_text("Ferry returns\n\nThe old ferry of Vellmar returned to service on Sunday.\n")
+    assert cli.main(["ingest", "--quiet", str(own)]) == 0
+    capsys.readouterr()
+    assert cli.main(["list", "--json"]) == 0
+    assert {d["source"]: d["demo"] for d in json.loads(capsys.readouterr().out)}["ferry.txt"] is False
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("[demo]") == 5 and "5 are demo articles (remove them all with `rag remove --demo`)" in out
+    assert cli.main(["remove", "--demo"]) == 0
+    assert capsys.readouterr().out.startswith("removed 5 demo articles: 000_be872feae246cb84.txt")
+    assert cli.main(["list", "--json"]) == 0
+    assert [d["source"] for d in json.loads(capsys.readouterr().out)] == ["ferry.txt"]
+    assert cli.main(["remove"]) == 2
+    assert "or --demo for the demo articles" in capsys.readouterr().err
+
+
+def test_ask_within_chosen_articles(fake_models, seeds, monkeypatch, capsys):
+    monkeypatch.setenv("RAG_SEEDS_DIR", str(seeds))
+    q = "Which country became the tenth member of the SCO?"
+    assert cli.main(["ask", "--json", "--source", "003_*", "--source", "004_8198bc21f95ecf11.txt", q]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out or captured.err)
+    assert {r["source"] for r in out["retrieved"]} <= {"003_81c9518f30d00088.txt", "004_8198bc21f95ecf11.txt"}
+    assert "000_be872feae246cb84.txt" not in {c["source"] for c in out["citations"]}
+    assert cli.main(["ask", "--source", "*.pdf", q]) == 2
+    assert "no article in the library matches '*.pdf'" in capsys.readouterr().err
+
+
+def test_help_states_the_configured_top_k(capsys):
+    from rag.config import Config
+
+    with pytest.raises(SystemExit):
+        cli.main(["ask", "--help"])
+    assert f"(default {Config().top_k})" in " ".join(capsys.readouterr().out.split())
