@@ -74,7 +74,7 @@ def example_questions(articles: Sequence[StoredArticle], most: int = MAX_EXAMPLE
         return []
     own = [a for a in articles if not a.demo]
     pool = own or list(articles)
-    out = ["What are these articles about?"] if len(pool) > 1 else []
+    out = ["What are these articles about?"] if len(articles) > 1 else []
     seen = set()
     for a in pool:
         title = title_of(a)

@@ -72,7 +72,9 @@ def test_upload_then_ask_about_it_then_remove(server, tmp_path):
     path.write_text(NEW_ARTICLE, encoding="utf-8")
     status, table, pick, examples, chosen, _ = client.predict([handle_file(str(path))], api_name="/upload")
     assert "1 added" in status
-    assert examples == {"samples": [OWN_EXAMPLE], "visible": True, "__type__": "update"}  # the user's article first
+    # the user's own article gives the examples, after the overview of the library
+    assert examples == {"samples": [["What are these articles about?"], OWN_EXAMPLE], "visible": True,
+                        "__type__": "update"}
     assert "Lakeside town opens floating library" in table and "floating_library.txt" in table
     assert ["Lakeside town opens floating library (floating_library.txt)", "floating_library.txt"] in chosen["choices"]
     html = _text(_ask(client, "How many books does the floating library in Vellmar hold?")[-1])
@@ -132,7 +134,8 @@ def test_own_articles_give_the_examples_the_demo_goes_in_one_action_and_a_chat_k
         own = tmp_path / "floating_library.txt"
         own.write_text(NEW_ARTICLE, encoding="utf-8")
         _, table, _, examples, *_ = client.predict([handle_file(str(own))], api_name="/upload")
-        assert examples["samples"] == [OWN_EXAMPLE] and table.count("class=demo") == 5
+        assert examples["samples"] == [["What are these articles about?"], OWN_EXAMPLE]
+        assert table.count("class=demo") == 5
         # a chat with the chosen demo article: the library's own article is not cited
         html = _text(_ask(client, "How many books does the floating library in Vellmar hold?",
                           chosen=["000_be872feae246cb84.txt"])[-1])

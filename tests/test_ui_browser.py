@@ -255,3 +255,38 @@ def test_a_decline_shows_the_closest_sentences_marked_as_not_an_answer(browser, 
         ctx.close()
     finally:
         demo.close()
+
+
+def test_the_library_overview_chat_with_chosen_articles_and_removing_the_demo(browser, tmp_path):
+    """The demo is marked; the overview of the library has one cited line a subject; a chat with one chosen
+    article cites only it; one button removes the demo, and the examples follow the library."""
+    url, server, runtime = start(tmp_path)
+    try:
+        own = tmp_path / "floating_library.txt"
+        own.write_text(NEW_ARTICLE, encoding="utf-8")
+        runtime.ingest([own])
+        ctx, pg = new_page(browser, url, viewport={"width": 1280, "height": 900})
+        assert pg.locator("#articles .demo").count() == 5
+        answer = ask(pg, "What are these articles about?", 1)
+        assert "The library holds 6 articles" in answer.inner_text() and "Lakeside town" in answer.inner_text()
+        assert answer.locator("a.cite").count() >= 2
+        shot(pg, "10-library-overview")
+        # choose one article to chat with: the answer comes from it alone
+        pg.locator("#chosen input").click()
+        pg.get_by_role("option", name="Lakeside town opens floating library (floating_library.txt)").click()
+        pg.keyboard.press("Escape")
+        answer = ask(pg, "What are these articles about?", 2)
+        assert "The library holds 1 article:" in answer.inner_text()
+        assert "000_be872feae246cb84.txt" not in pg.locator("#chat details.source").last.inner_text()
+        shot(pg, "11-chat-with-chosen")
+        pg.click("#remove-demo")
+        pg.wait_for_function("() => !document.querySelector('#articles .demo')")
+        assert "Removed the 5 demo articles." in pg.locator("#upload-status").inner_text()
+        pg.wait_for_function("() => !document.querySelector('#remove-demo') || "
+                             "document.querySelector('#remove-demo').offsetParent === null")
+        examples = pg.locator("#examples").inner_text()
+        assert "Lakeside town opens floating library" in examples
+        shot(pg, "12-demo-removed")
+        ctx.close()
+    finally:
+        server.close()
