@@ -359,8 +359,9 @@ class Pipeline:
         if not ov.lines:
             return Answer(text=prompts.REFUSAL, refused=True, timings=timings, reason="the library has no articles"
                           if not articles else "no article has a sentence to quote", **base)
-        citations = tuple(Citation(n, line.group.lead.source, line.quote, line.start, line.end, line.group.lead.title)
-                          for n, line in enumerate(ov.lines, 1))
+        leads = [lead for line in ov.lines for lead in line.leads]
+        citations = tuple(Citation(n, article.source, article.text[a:b], a, b, article.title)
+                          for n, (article, a, b) in enumerate(leads, 1))
         retrieved = tuple((a.source, 1.0) for line in ov.lines for a in line.group.articles)
         return Answer(text=overview_text(ov), refused=False, citations=citations, retrieved=retrieved,
                       timings=timings, reason="an overview of the library, grouped by event", **base)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import InputError
 from .store import StoredArticle
-from .text import sentence_spans
+from .text import content_terms, sentence_spans
 
 # Two articles' lead vectors (the mean of their first three chunk vectors, MiniLM, cosine) at least this
 # close, on average over two groups, put them in one group. Chosen on the dev events of evals/corpus (four
@@ -152,15 +152,10 @@ def lead_sentence(article: StoredArticle) -> tuple[int, int] | None:
 
 @dataclass(frozen=True)
 class Line:
-    """One line of an overview: a group, and the lead sentence that says what it is about."""
+    """One line of an overview: a group, and the lead sentences (of its articles) that say what it is about."""
 
     group: Group
-    start: int
-    end: int
-
-    @property
-    def quote(self) -> str:
-        return self.group.lead.text[self.start:self.end]
+    leads: tuple[tuple[StoredArticle, int, int], ...]  # (article, start, end), the first from group.lead
 
 
 @dataclass(frozen=True)
@@ -176,38 +171,60 @@ class Overview:
 
 def overview(articles: Sequence[StoredArticle], vectors: dict[str, np.ndarray], most: int = MAX_LINES,
              threshold: float = SAME_EVENT) -> Overview:
-    """The overview of ``articles`` (with their text): up to ``most`` groups, biggest first."""
+    """The overview of ``articles`` (with their text): up to ``most`` groups, biggest first. A small library
+    says more of each group: the leads of up to three of its articles (two with four or five groups), each
+    adding words the others do not have."""
     groups = group_articles(articles, vectors, threshold)
+    per_group = 3 if len(groups) <= 3 else 2 if len(groups) <= 5 else 1
     lines = []
-    for g in groups:
-        if len(lines) == most:
-            break
-        span = lead_sentence(g.lead)
-        if span is None:  # no sentence in its lead article: try the others of the group
-            g = next((Group((a,) + tuple(x for x in g.articles if x is not a)) for a in g.articles[1:]
-                      if lead_sentence(a)), None) or g
-            span = lead_sentence(g.lead)
-        if span is not None:
-            lines.append(Line(g, *span))
-    shown = {a.source for line in lines for a in line.group.articles}
-    rest = [g for g in groups if g.lead.source not in shown]
+    for g in groups[:most]:
+        leads: list[tuple[StoredArticle, int, int]] = []
+        seen: list[set] = []
+        for a in g.articles:
+            span = lead_sentence(a)
+            if span is None:
+                continue
+            terms = set(content_terms(a.text[span[0]:span[1]]))
+            if any(len(terms & t) / max(1, len(terms | t)) >= 0.4 for t in seen):
+                continue  # the same lead in other words: it adds nothing
+            leads.append((a, *span))
+            seen.append(terms)
+            if len(leads) == per_group:
+                break
+        if leads:
+            lines.append(Line(g, tuple(leads)))
+    shown = {id(line.group) for line in lines}
+    rest = [g for g in groups if id(g) not in shown]
     return Overview(tuple(lines), len(articles), len(groups), sum(len(g.articles) for g in rest), len(rest))
 
 
+def group_label(group: Group) -> str:
+    """What a group is called: the headline of its articles that reads most like one (3 to 16 words, the
+    fewest; a page without a headline has its first sentence for a title), else the lead's file name."""
+    titles = [t for t in (title_of(a) for a in group.articles) if t]
+    headlines = [t for t in titles if 3 <= len(t.split()) <= 16 and not t.endswith("…")]
+    return min(headlines, key=lambda t: len(t.split()), default=titles[0] if titles else group.lead.source)
+
+
 def overview_text(ov: Overview) -> str:
-    """The overview as the answer's text, one line a group, each cited [n] (n = its line's number)."""
+    """The overview as the answer's text, one line a group, each of its sentences cited [n], numbered
+    in order."""
     if not ov.lines:
         return ""
     head = (f"The library holds {ov.articles} article{'s' if ov.articles != 1 else ''}"
             + (f" on {ov.groups} subjects" if ov.groups > 1 else "") + ":")
-    rows = []
-    for n, line in enumerate(ov.lines, 1):
+    rows, n = [], 0
+    for line in ov.lines:
         g = line.group
-        label = title_of(g.lead) or g.lead.source
+        label = group_label(g)
         count = len(g.articles)
         outlets = sorted({a.outlet for a in g.articles if a.outlet})
         about = f" ({count} articles" + (f": {', '.join(outlets[:4])}" if outlets else "") + ")" if count > 1 else ""
-        rows.append(f"- {label}{about}: {' '.join(line.quote.split())} [{n}]")
+        said = []
+        for article, a, b in line.leads:
+            n += 1
+            said.append(f"{' '.join(article.text[a:b].split())} [{n}]")
+        rows.append(f"- {label}{about}: {' '.join(said)}")
     tail = []
     if ov.rest_articles:
         tail.append(f"… and {ov.rest_articles} more article{'s' if ov.rest_articles != 1 else ''}"
