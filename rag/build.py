@@ -150,7 +150,7 @@ def make_pipeline(cfg: Config, store: ChromaStore | None = None, embedder: Embed
     generator = generator or make_generator(cfg)
     from .conversation import ModelRewriter, RuleRewriter
 
-    rewriter = ModelRewriter(generator) if cfg.rewriter == "model" else RuleRewriter()
+    rewriter = RuleRewriter() if cfg.rewriter == "rules" else ModelRewriter(generator, mode=cfg.rewriter)
     return Pipeline(store=store, embedder=embedder, generator=generator, rewriter=rewriter,
                     judge=make_judge(cfg, generator) if judge is _FROM_CONFIG else judge, min_judge=cfg.min_judge,
                     top_k=cfg.top_k, evidence_k=cfg.evidence_k, max_tokens=cfg.max_tokens, open_k=cfg.open_k,

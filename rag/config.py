@@ -36,6 +36,11 @@ def _default_cache() -> Path:
     return Path(base) / "rag-articles"
 
 
+# "rules"; "model": the reader writes every later turn; "followups": it writes the turns the rules call
+# follow-ups; "hybrid": the rules keep the pronouns they resolve, the reader writes the elliptical turns
+REWRITERS = ("rules", "model", "followups", "hybrid")
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the pipeline needs to know about paths, models and retrieval."""
@@ -69,7 +74,7 @@ class Config:
     max_file_mb: float = 20.0
     # who turns a follow-up into a question that stands alone: "rules" (no model, no time) or "model" (the
     # reader writes it: for a stronger model on a server; conversation.ModelRewriter)
-    rewriter: str = "rules"
+    rewriter: str = "rules"  # REWRITERS: who turns a follow-up into a standalone question
     chroma_url: str = ""  # a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000; empty: embedded, in index_dir
     llm_url: str = ""  # an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1; empty: the packaged model in-process
     llm_model: str = ""  # the model name the server knows; empty: the server's only model
@@ -129,8 +134,8 @@ class Config:
             raise InputError(f"embed_retry_s must be 0 or more seconds, got {self.embed_retry_s}")
         if self.embed_batch < 1:
             raise InputError(f"embed_batch must be at least 1, got {self.embed_batch}")
-        if self.rewriter not in ("rules", "model"):
-            raise InputError(f"rewriter must be 'rules' or 'model', got {self.rewriter!r}")
+        if self.rewriter not in REWRITERS:
+            raise InputError(f"rewriter must be one of {', '.join(REWRITERS)}, got {self.rewriter!r}")
         if self.n_threads < 0:
             raise InputError(f"n_threads must be 0 (all cores) or more, got {self.n_threads}")
         if self.max_file_mb <= 0:

@@ -167,6 +167,12 @@ _WHICH_SAYS = re.compile(r"^(?:which|what) (?:articles?|sources?|outlets?|newspa
                          r" (?:says?|said|reports?|reported|states?|stated|mentions?|mentioned|writes?|wrote|claims?)"
                          r"(?: that)? (?P<claim>.{12,}?)\W*$", re.IGNORECASE)
 _LEAD = re.compile(r"^(?:and|but|also|so|ok(?:ay)?|then)\s*,?\s+", re.IGNORECASE)
+# A question that names its own subject: "in which city did the summit take place", "when did Ostrevia sign".
+# After "And" it is a new question, not a fragment of the last one.
+_COMPLETE = re.compile(r"^(?:(?:in|at|on|from|for|by|with|to|of|during|after|before)\s+)?"
+                       r"(?:which|what|who|whom|whose|where|when|how(?:\s+(?:many|much|long|old|far|often))?)"
+                       r"(?:\s+[\w’'-]+){0,2}?\s+(?:did|does|do|was|were|is|are|has|have|had|will|would|can|could|should)\s+"
+                       r"(?:the\s+[\w’'-]+|[A-Z][\w’'-]+)", re.IGNORECASE)
 _ABOUT = re.compile(r"^(?:(?:and|but|also|so|ok(?:ay)?|then)\s*,?\s+)?(?:what|how) about\s+", re.IGNORECASE)
 
 
@@ -244,6 +250,8 @@ class RuleRewriter(Rewriter):
         last = next((t for t in reversed(history) if t.kind not in REFERS_TO_ANSWER), last)
         if about or lead:
             rest = question[(about or lead).end():]
+            if not about and _COMPLETE.match(rest) and not _PRONOUN.search(rest):
+                return Resolved(rest[:1].upper() + rest[1:])  # "And in which city did the summit take place?"
             if not about and re.match(_WH + r"\b", rest, re.IGNORECASE):  # "And who scored for England?"
                 full = rest[:1].upper() + rest[1:]
                 full = self._pronoun(full, history) or full
@@ -432,27 +440,49 @@ def substitute(frame: str, fragment: str) -> str:
 
 
 class ModelRewriter(Rewriter):
-    """A chat model writes the standalone question: for a reader on a server with a stronger model
-    (``rewriter = "model"``). The rules decide whether a turn is a follow-up at all, and answer the
-    turns about the last answer (why, more, source); a reply that is empty or too long falls back
-    to the rules' rewrite."""
+    """A chat model writes the standalone question, shown worked examples and the rules' reading as a hint,
+    under a grammar that keeps it to one question. The turns about the last answer (why, more, source) are
+    always the rules'. ``mode``:
+
+    - ``"model"``: the model reads every later turn, and decides itself whether it is a follow-up (a
+      question it returns unchanged is new);
+    - ``"followups"``: the rules decide whether a turn is a follow-up; the model writes every follow-up;
+    - ``"hybrid"``: the rules decide, and keep the pronouns they resolve (a name put for "it", "their");
+      the model writes the elliptical turns ("And Marenland?", "What about the second day?").
+
+    A reply that is empty or too long falls back to the rules' rewrite."""
 
     name = "model"
+    MODES = ("model", "followups", "hybrid")
 
-    def __init__(self, generator, rules: Rewriter | None = None, max_tokens: int = 60):
+    def __init__(self, generator, rules: Rewriter | None = None, max_tokens: int = 60, mode: str = "followups"):
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
         self.generator = generator
         self.rules = rules or RuleRewriter()
         self.max_tokens = max_tokens
+        self.mode = mode
+        self.name = "model" if mode == "model" else f"model-{mode}"
 
     def resolve(self, question: str, history: list[Turn]) -> Resolved:
         ruled = self.rules.resolve(question, history)
-        if ruled.kind in (NEW,) + REFERS_TO_ANSWER:
+        if ruled.kind in REFERS_TO_ANSWER or not history:
+            return ruled
+        if ruled.kind == NEW and self.mode != "model":
+            return ruled
+        if ruled.kind == PRONOUN and self.mode == "hybrid":
             return ruled
         from . import prompts
 
-        reply = "".join(self.generator.stream(prompts.rewrite_messages(question, history[-3:]),
+        hint = ruled.question if ruled.kind != NEW else ""
+        reply = "".join(self.generator.stream(prompts.rewrite_messages(question, history[-3:], hint),
                                               max_tokens=self.max_tokens, grammar=prompts.REWRITE_GRAMMAR)).strip()
-        reply = reply.splitlines()[0].strip() if reply else ""
+        reply = " ".join(reply.splitlines()[0].split()) if reply else ""
         if not reply or len(reply) > 3 * len(ruled.question) + 80:
             return ruled
+        if ruled.kind == NEW:
+            if _strip_q(reply).lower() == _strip_q(question).lower():
+                return ruled
+            kind = PRONOUN if _PRONOUN.search(question) else ELLIPSIS
+            return Resolved(reply, kind, history[-1])
         return Resolved(reply, ruled.kind, ruled.about, ruled.sources)

@@ -133,21 +133,41 @@ def open_messages(question: str, evidence: list[tuple[str, str]]) -> list[dict[s
 # The follow-up rewrite, when a model does it (conversation.ModelRewriter; a stronger model on a server).
 REWRITE_SYSTEM = (
     "You rewrite the last question of a conversation about news articles so that it can be understood "
-    "without the conversation: replace pronouns and fill in what it leaves out, from the earlier questions "
-    "and answers. Keep its meaning and its words otherwise. Reply with the rewritten question only."
+    "without the conversation. Replace each pronoun (he, she, it, they, his, her, its, their) with the name it "
+    "stands for, and fill in what a short question leaves out, from the earlier questions and answers. A question "
+    "that already names its own subject is a new question: return it unchanged. Keep its words otherwise. "
+    "Reply with one question only."
 )
+# Worked examples: invented conversations in the shapes people use (pronoun, short "And X?", a complete question
+# after "And", a change of topic). Nothing in them comes from any article.
+REWRITE_EXAMPLES = [
+    ([("Who won the city marathon in 2019?", "Lena Ortiz")], "How old is she?", "How old is Lena Ortiz?"),
+    ([("How much did Norland pledge to the climate fund?", "$200 million")], "And Westmark?",
+     "How much did Westmark pledge to the climate fund?"),
+    ([("Who represented Brazil at the trade summit?", "Foreign Minister Ana Lima")],
+     "And in which city did the summit take place?", "In which city did the trade summit take place?"),
+    ([("Which ship hit the pier in Dunmore?", "The Aurora")], "Which company manages it?",
+     "Which company manages the Aurora?"),
+    ([("When did the Kestel steel plant close?", "In March 2021")], "What about the paper mill?",
+     "When did the Kestel paper mill close?"),
+    ([("What did the court order the bank to pay?", "$12 million")], "Who is the mayor of Brookfield?",
+     "Who is the mayor of Brookfield?"),
+]
 REWRITE_GRAMMAR = r"""
-root ::= [A-Z] [^\n]* "?"
+root ::= [A-Z] [^\n?]* "?"
 """
 
 
-def rewrite_messages(question: str, history) -> list[dict[str, str]]:
-    """Chat messages for the rewrite: the earlier turns (``conversation.Turn``) as Q/A lines, then the
-    question to rewrite."""
-    lines = []
-    for t in history:
-        lines.append(f"Q: {t.standalone}")
-        lines.append(f"A: {t.plain_answer or 'The articles do not say.'}")
-    convo = "\n".join(lines)
-    return [{"role": "system", "content": REWRITE_SYSTEM},
-            {"role": "user", "content": f"Conversation:\n{convo}\n\nLast question: {question.strip()}\nRewritten:"}]
+def rewrite_messages(question: str, history, hint: str = "") -> list[dict[str, str]]:
+    """Chat messages for the rewrite: the worked examples, then the earlier turns (``conversation.Turn``) as
+    Q/A lines and the question to rewrite; ``hint``, the rules' reading, when they have one."""
+    def user(turns, q, hint=""):
+        convo = "\n".join(f"Q: {tq}\nA: {ta}" for tq, ta in turns)
+        return f"Conversation:\n{convo}\n\nLast question: {q.strip()}" + (f"\nA first reading: {hint}" if hint else "")
+
+    messages = [{"role": "system", "content": REWRITE_SYSTEM}]
+    for turns, q, rewritten in REWRITE_EXAMPLES:
+        messages += [{"role": "user", "content": user(turns, q)}, {"role": "assistant", "content": rewritten}]
+    turns = [(t.standalone, t.plain_answer or "The articles do not say.") for t in history]
+    messages.append({"role": "user", "content": user(turns, question, hint)})
+    return messages

@@ -218,12 +218,13 @@ def test_an_example_question_asks_it_and_the_answer_words_are_bold_in_the_quote(
     from ui.render import render_answer
 
     monkeypatch.setattr(ui.app, "render_answer", with_highlights)
-    examples = page.locator("#examples")
-    assert examples.get_by_text("Who represented India at the summit?").is_visible()  # the seeds' examples
-    examples.get_by_text("Which country became the tenth member of the SCO?").click()
-    page.wait_for_function("() => document.querySelector('#question textarea').value.includes('tenth member')")
+    examples = page.locator("#examples")  # the library's own: its overview, then its articles by title
+    examples.get_by_text("What are these articles about?").click()
+    page.wait_for_function("() => document.querySelector('#question textarea').value.includes('these articles')")
     page.press("#question textarea", "Enter")
     page.wait_for_function("() => document.querySelector('#chat .answer') && !document.querySelector('#chat .draft')")
+    assert "The library holds 5 articles" in page.locator("#chat .answer").first.inner_text()
+    ask(page, "Which country became the tenth member of the SCO?", 2)
     ans = page.locator("#chat details.source mark strong.ans").first  # kept by Gradio's HTML sanitiser
     assert ans.inner_text() == "Belarus"
     assert ans.evaluate("e => getComputedStyle(e).fontWeight") == "700"
