@@ -464,13 +464,27 @@ class ModelRewriter(Rewriter):
         self.mode = mode
         self.name = "model" if mode == "model" else f"model-{mode}"
 
+    @staticmethod
+    def rules_sure(question: str, rewritten: str) -> bool:
+        """Whether the rules' name for a pronoun agrees with it: a person for "he", "she", "his", "her"; not a
+        lone person for "they", "their" ("their prime minister" is a country's); not a person for "it", "its"."""
+        m = _PRONOUN.search(question)
+        if not m:
+            return True
+        name = next((n for n in names_in(rewritten) if n not in names_in(question)), "")
+        if not name:
+            return False
+        person = _person_like(name, rewritten)
+        pronoun = m.group(1).lower()
+        return person if pronoun in _PERSONAL else not person
+
     def resolve(self, question: str, history: list[Turn]) -> Resolved:
         ruled = self.rules.resolve(question, history)
         if ruled.kind in REFERS_TO_ANSWER or not history:
             return ruled
         if ruled.kind == NEW and self.mode != "model":
             return ruled
-        if ruled.kind == PRONOUN and self.mode == "hybrid":
+        if ruled.kind == PRONOUN and self.mode == "hybrid" and self.rules_sure(question, ruled.question):
             return ruled
         from . import prompts
 
@@ -480,9 +494,9 @@ class ModelRewriter(Rewriter):
         reply = " ".join(reply.splitlines()[0].split()) if reply else ""
         if not reply or len(reply) > 3 * len(ruled.question) + 80:
             return ruled
+        if _strip_q(reply).lower() == _strip_q(question).lower():
+            return ruled  # unchanged: new for the model, or a follow-up it did not resolve (the rules' reading)
         if ruled.kind == NEW:
-            if _strip_q(reply).lower() == _strip_q(question).lower():
-                return ruled
             kind = PRONOUN if _PRONOUN.search(question) else ELLIPSIS
             return Resolved(reply, kind, history[-1])
         return Resolved(reply, ruled.kind, ruled.about, ruled.sources)
