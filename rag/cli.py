@@ -64,12 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--no-stream", action="store_true", help="do not show the reply while it is generated")
     ask.add_argument("--history", metavar="FILE", help="earlier turns of the conversation, JSON lines of "
                      "{\"question\", \"answer\"} (as --json prints them); - reads them from stdin")
+    ask.add_argument("--no-history", action="store_true",
+                     help="ask the question as typed: not read in the conversation of --history")
 
     chat = sub.add_parser("chat", help="a conversation in the terminal: follow-ups are read in context")
     chat.add_argument("--model", help="packaged model name or path to a .gguf file (env RAG_MODEL)")
     chat.add_argument("--judge-model", help="check model: packaged name, .gguf path, or none (env RAG_JUDGE_MODEL)")
     chat.add_argument("--top-k", type=int, help=f"passages to retrieve (default {DEFAULT_TOP_K})")
     chat.add_argument("--source", action="append", default=[], metavar="PATTERN", help=SOURCE_HELP)
+    chat.add_argument("--no-history", action="store_true",
+                      help="every question as typed: none is read in the conversation")
     chat.add_argument("--no-stream", action="store_true", help="do not show the reply while it is generated")
 
     lst = sub.add_parser("list", help="list indexed articles with their chunk counts")
@@ -269,18 +273,20 @@ def cmd_ask(args) -> int:
     from .answer import check_question
 
     question = check_question(args.question)  # fail fast, before any model loads
-    history = _history(args.history)
+    history = [] if args.no_history else _history(args.history)
     pipeline, loading, sources = _session(args)
     live = not args.json and not args.no_stream and sys.stderr.isatty()
     answer = _answer(pipeline, question, history, live, loading, sources)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
-        print(format_answer(answer, bold=sys.stdout.isatty()))
+        print(format_answer(answer, bold=sys.stdout.isatty(), as_typed="--no-history"))
     return 0
 
 
-CHAT_HELP = "Ask about the articles. Follow-ups are read in context. /new starts a new conversation, /quit ends."
+CHAT_HELP = ("Ask about the articles. Follow-ups are read in context. /astyped asks the last question as typed, "
+             "/new starts a new conversation, /quit ends.")
+AS_TYPED = {"/astyped", "/as-typed", "/literal"}
 NEW_CHAT = {"/new", "/reset", "new conversation", "/clear"}
 
 
@@ -313,23 +319,31 @@ def cmd_chat(args) -> int:
             history = []
             print("(New conversation.)", flush=True)
             continue
+        as_typed = line.lower() in AS_TYPED
+        if as_typed:  # the last question again, not read in the conversation
+            if not history:
+                print("rag: no question to ask again yet", file=sys.stderr)
+                continue
+            line, history = history[-1].question, history[:-1]
         try:
             question = check_question(line)
-            answer = _answer(pipeline, question, history, live, loading, sources)
+            context = [] if as_typed or args.no_history else history
+            answer = _answer(pipeline, question, context, live, loading, sources)
         except InputError as exc:
             print(f"rag: {exc}", file=sys.stderr)
             continue
-        print(format_answer(answer, bold=sys.stdout.isatty()) + "\n", flush=True)
+        print(format_answer(answer, bold=sys.stdout.isatty(), as_typed="/astyped") + "\n", flush=True)
         history.append(Turn.of(question, answer))
     return 0
 
 
-def format_answer(answer, bold: bool = False) -> str:
+def format_answer(answer, bold: bool = False, as_typed: str = "") -> str:
     """The answer, then each source with its quote; the words that carry the answer are marked in the
-    quote (bold on a terminal, else between ** **)."""
+    quote (bold on a terminal, else between ** **). A follow-up read in the conversation says what was
+    searched, and ``as_typed`` how to ask it as typed instead."""
     lines = [answer.text]
     if answer.searched and answer.searched != answer.question:
-        lines.append(f"(Searched for: “{answer.searched}”)")
+        lines.append(f"(Searched for: “{answer.searched}”" + (f"; {as_typed} asks it as typed)" if as_typed else ")"))
     if answer.note:
         lines.append(f"(Note: {answer.note})")
     if answer.refused:

@@ -213,7 +213,11 @@ def test_ask_with_history_file_and_stdin(fake_cli, tmp_path, monkeypatch, capsys
     assert out["searched"] == "When did Belarus join?" and out["followup"] == PRONOUN
     monkeypatch.setattr("sys.stdin", io.StringIO(first))
     assert cli.main(["ask", "--history", "-", "When did it join?"]) == 0
-    assert "(Searched for: “When did Belarus join?”)" in capsys.readouterr().out
+    assert "(Searched for: “When did Belarus join?”; --no-history asks it as typed)" in capsys.readouterr().out
+    # the rewrite is the user's to overrule: asked as typed, "it" is searched as it stands
+    assert cli.main(["ask", "--json", "--history", str(hist), "--no-history", "When did it join?"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["searched"] == "When did it join?" and out["followup"] == "new"
 
 
 def test_ask_with_a_bad_history_file_is_one_line_error(fake_cli, tmp_path, capsys):
@@ -225,12 +229,12 @@ def test_ask_with_a_bad_history_file_is_one_line_error(fake_cli, tmp_path, capsy
 
 
 def test_rag_chat_keeps_the_conversation_and_starts_a_new_one(fake_cli, monkeypatch, capsys):
-    monkeypatch.setattr("sys.stdin", io.StringIO(f"{QUESTION}\nWhen did it join?\n/new\nWhen did it join?\n\n"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{QUESTION}\nWhen did it join?\n/astyped\n/new\nWhen did it join?\n\n"))
     assert cli.main(["chat"]) == 0
     out = capsys.readouterr().out
     answers = out.split("\n\n")
-    assert "(Searched for: “When did Belarus join?”)" in out
-    assert out.count("Searched for") == 1  # after /new, "it" has nothing to point to
+    assert "(Searched for: “When did Belarus join?”; /astyped asks it as typed)" in out
+    assert out.count("Searched for") == 1  # /astyped asks "When did it join?" as typed; after /new, "it" has nothing to point to
     assert "(New conversation.)" in out and len(answers) >= 3
 
 

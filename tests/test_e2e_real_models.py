@@ -250,7 +250,7 @@ def test_rag_chat_with_the_real_models_reads_follow_ups_in_the_conversation(tmp_
     assert proc.returncode == 0, proc.stderr
     answers = [a for a in proc.stdout.split("\n\n") if a.strip()]
     assert "belarus" in proc.stdout.split("Sources:")[0].lower()  # the first answer
-    assert "(Searched for: “When did Belarus join?”)" in proc.stdout
+    assert "(Searched for: “When did Belarus join?”; /astyped asks it as typed)" in proc.stdout
     which = proc.stdout.split("(Searched for: “Which articles say")
     assert len(which) == 2 and ".txt) [1]" in which[0].splitlines()[-1]  # it names the article it cites
     articles = {p.name: p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")}

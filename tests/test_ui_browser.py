@@ -115,6 +115,14 @@ def test_follow_up_question_is_rewritten_and_answered(page):
     assert rewritten.inner_text() == "Searched for: “What did Putin say about Belarus?”"
     assert page.locator("#chat .sources").count() == 2  # the first answer keeps its citations
     shot(page, "03-follow-up")
+    # the rewrite is the user's to overrule: one click asks the question as typed, not read in the conversation
+    page.click("#as-typed")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#chat .answer').length >= 3 && !document.querySelector('#chat .draft')")
+    assert page.locator("#chat .rewritten").count() == 1  # the third answer searched the question as it stands
+    users = [t for t in page.locator("#chat").inner_text().splitlines() if t.strip() == "What did he say about Belarus?"]
+    assert len(users) == 2
+    page.wait_for_function("() => !document.querySelector('#as-typed') || document.querySelector('#as-typed').offsetParent === null")
 
 
 def test_a_follow_up_after_a_reload_reads_the_answers_of_the_saved_conversation(page):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -268,14 +269,15 @@ def build_app(runtime: Runtime):
                 gr.update(choices=article_choices(arts), **({"value": []} if removed else {})),
                 gr.update(visible=any(a.demo for a in arts)))
 
-    def respond(question, history, model, top_k, show_scores, chosen=None):
+    def respond(question, history, model, top_k, show_scores, chosen=None, as_typed=False):
         history = list(history or [])
         question = (question or "").strip()
         if not question:
             gr.Warning("Type a question about the articles first.")
             yield history, ""
             return
-        turns = turns_from_chat(history, message_text)  # the conversation so far, read back from the chat
+        # the conversation so far, read back from the chat; none when the question is asked as typed
+        turns = [] if as_typed else turns_from_chat(history, message_text)
         history.append({"role": "user", "content": question})
         history.append({"role": "assistant", "content": render_partial("")})
         yield history, ""  # the box is cleared once: a next question typed while this one streams stays
@@ -309,6 +311,16 @@ def build_app(runtime: Runtime):
         except RagError as exc:
             history[-1] = {"role": "assistant", "content": render_error(f"Could not answer: {exc}")}
             yield history, keep
+
+    def respond_as_typed(history, model, top_k, show_scores, chosen=None):
+        """The last question again, as typed: not read in the conversation (its rewrite overruled)."""
+        asked = next((message_text(m["content"]) for m in reversed(history or []) if m.get("role") == "user"), "")
+        yield from respond(asked, history, model, top_k, show_scores, chosen, as_typed=True)
+
+    def rewritten(history) -> dict:
+        """The "as typed" button shows under an answer whose question was searched in another form."""
+        last = next((message_text(m["content"]) for m in reversed(history or []) if m.get("role") == "assistant"), "")
+        return gr.update(visible=bool(re.search(r"class=['\"]rewritten['\"]", last)))
 
     def upload(files, progress=gr.Progress(track_tqdm=True)):
         try:
@@ -373,7 +385,10 @@ def build_app(runtime: Runtime):
                 # and it is hidden when none of the seeds' examples fits the articles.
                 examples = gr.Dataset(components=[box], samples=[[q] for q in questions], label="Try",
                                       visible=bool(questions), elem_id="examples")
-                new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
+                with gr.Row():
+                    as_typed = gr.Button("Ask the last question as typed", size="sm", visible=False,
+                                         elem_id="as-typed")
+                    new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
             with gr.Column(scale=2, min_width=300):
                 with gr.Accordion("Library", open=True, elem_id="library"):
                     files = gr.File(label=f"Add articles (.txt .md .html .pdf, up to {cfg.max_file_mb:g} MB)",
@@ -405,8 +420,12 @@ def build_app(runtime: Runtime):
         for trigger in (box.submit, ask.click):
             trigger(respond, inputs, [chatbot, box], api_name="ask" if trigger == box.submit else False,
                     trigger_mode="always_last") \
-                .then(lambda h: h, chatbot, saved, api_name=False)
-        new_chat.click(lambda: ([], []), None, [chatbot, saved], api_name=False)
+                .then(lambda h: h, chatbot, saved, api_name=False) \
+                .then(rewritten, chatbot, as_typed, api_name=False)
+        as_typed.click(respond_as_typed, [chatbot, model, top_k, scores, chosen], [chatbot, box], api_name="ask_as_typed") \
+            .then(lambda h: h, chatbot, saved, api_name=False) \
+            .then(rewritten, chatbot, as_typed, api_name=False)
+        new_chat.click(lambda: ([], [], gr.update(visible=False)), None, [chatbot, saved, as_typed], api_name=False)
         examples.click(lambda sample: sample[0] if sample else gr.update(), examples, box, api_name=False)
         shown = [table, pick, examples, chosen, rm_demo]  # what shows the library (library_view)
         files.upload(upload, files, [status, *shown, files], api_name="upload")
