@@ -231,7 +231,8 @@ class Pipeline:
         raw = "".join(pieces).strip()
 
         if checker is None:
-            verdict = verify_fact(question, raw, evidence, self.judge, self.min_judge, self._article, prompts.REFUSAL)
+            verdict = verify_fact(question, raw, evidence, self.judge, self.min_judge, self._article, prompts.REFUSAL,
+                                  typed=base["question"] if resolved.rewritten else None)
         else:
             yield from self._check_sentences(checker, split_sentences(raw), checked, timings, t0)
             verdict = checker.verdict(prompts.REFUSAL)

@@ -339,6 +339,19 @@ def _turn_score(item: dict, result: dict) -> float:
     return point_recall(item, result) if is_open_item(item) else float(is_direct_correct(item, result))
 
 
+def wrong_kind(item: dict, result: dict) -> bool:
+    """An answer shown that is not of the kind its question (as meant: ``standalone``) asks for: a number for
+    "how many", a time for "when", a named place for "which city", not a bare number for "who"."""
+    from .verify import answer_kind_gap, answer_type_gap
+
+    if result.get("refused") or not item.get("answerable", True):
+        return False
+    question, answer = item.get("standalone") or item["question"], result.get("answer", "")
+    if re.search(r"\band\b", question) and ";" in answer:  # "X, and Y?": parts of two kinds
+        return False
+    return bool(answer_type_gap(question, answer) or answer_kind_gap(question, answer))
+
+
 def conversation_summary(items: list[dict], results: list[dict], standalone: dict[str, dict] | None) -> dict:
     """Follow-up turns against the same questions asked alone (``standalone``: id → result; a turn
     whose standalone form is the question itself is its own), by turn depth; rewrites; topic changes.
@@ -369,7 +382,11 @@ def conversation_summary(items: list[dict], results: list[dict], standalone: dic
         "wrong_side_answers": sum(wrong_side(i, r) for i, r in pairs),
         "standalone_wrong_side_answers": sum(wrong_side(i, alone(i, r)) for i, r in pairs),
         "followup_wrong_answer_rate": _mean(is_wrong_answer(i, r) for i, r in fact),
+        "wrong_kind_answers": sum(wrong_kind(i, r) for i, r in fact),
         "resolve_ms_mean": 1000 * _mean(r.get("timings", {}).get("resolve_s", 0.0) for _, r in follow),
+        # the rewrite's share of a follow-up turn's time (its seconds over the turn's, summed over the turns)
+        "resolve_share": sum(r.get("timings", {}).get("resolve_s", 0.0) for _, r in follow)
+        / max(1e-9, sum(r.get("latency_s", 0.0) for _, r in follow)),
         "followup_latency_p50_s": percentile([r["latency_s"] for _, r in follow], 50),
     }
     out["followup_gap"] = out["standalone_direct_correctness"] - out["followup_direct_correctness"]
@@ -391,5 +408,5 @@ def conversation_summary(items: list[dict], results: list[dict], standalone: dic
     return out
 
 
-LOWER_IS_BETTER |= {"wrong_side_answers", "standalone_wrong_side_answers", "followup_wrong_answer_rate", "followup_gap",
+LOWER_IS_BETTER |= {"wrong_kind_answers", "resolve_share", "wrong_side_answers", "standalone_wrong_side_answers", "followup_wrong_answer_rate", "followup_gap",
                     "resolve_ms_mean", "followup_latency_p50_s"}

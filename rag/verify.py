@@ -168,6 +168,70 @@ def answer_type_gap(question: str, answer: str) -> str:
     return ""
 
 
+# "Which city ...?", "In what country ...?": a place, named. ("Where ...?" may be answered "at the old pier".)
+_PLACE_Q = re.compile(r"^\W*(?:(?:in|at|from|to|near)\s+)?(?:which|what)\s+(?:\w+\s+)?(?:city|cities|town|village|"
+                      r"country|countries|state|province|region|county|capital|port|island|district|neighbou?rhood|"
+                      r"venue|stadium)\b", re.IGNORECASE)
+_NATION_Q = re.compile(r"\b(?:country|countries|state|nation)\b", re.IGNORECASE)
+_WHO_Q = re.compile(r"^\W*(?:and\s+)?(?:who|whom)\b", re.IGNORECASE)
+_AT_PLACE = r"\b(?:in|at|from|near|to|into|outside|across|of)\s+(?:the\s+)?"
+
+
+def answer_kind_gap(question: str, answer: str, text: str = "") -> str:
+    """Why the answer is not of the kind the question names ("" when it is): "which city / country /
+    village?" wants a place, named, that ``text`` (the cited article) speaks of as a place (after "in", "at",
+    "from" ...); "who?" wants a person or an organisation, not a bare number or date."""
+    if _PLACE_Q.search(question):
+        from .conversation import names_in
+
+        answer_names = names_in(answer)
+        if not answer_names:
+            return "the question asks for a place and the answer names none"
+        # a city or a village is written as a place ("in Astana"); a country is often an actor ("Belarus joined")
+        if text and not _NATION_Q.search(question) and \
+                not any(re.search(_AT_PLACE + re.escape(n.split()[0]), text) for n in answer_names):
+            return "the question asks for a place and the article never speaks of the answer as one"
+    if _WHO_Q.search(question) and not re.search(r"[^\W\d]{2,}", re.sub(r"\b(?:" + "|".join(
+            ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+             "november", "december", "million", "billion", "per", "cent", "percent")) + r")\b", "", answer, flags=re.I)):
+        return "the question asks who and the answer is a number or a date"
+    return ""
+
+
+def subject_gap(question: str, answer: str, quote_start: int, text: str, title: str = "",
+                before: int = 3, after: int = 1, typed: str | None = None) -> str:
+    """Why the cited sentence is not about the question's subject ("" when it may be): the question names
+    someone or something (beyond the answer), and neither the cited sentence nor the ``before`` sentences
+    before it and ``after`` after it, nor the title, name it by any word of its name or by its initials.
+    ``typed``: the question as the user typed it, when ``question`` is its rewrite in a conversation: then
+    only the names the rewrite put in are asked about (what "it" or "And X?" was taken to mean)."""
+    from .conversation import names_in
+    from .text import sentence_spans
+
+    asked = [n for n in names_in(question) if n.lower() not in answer.lower()]
+    if typed is not None:
+        asked = [n for n in asked if n.lower() not in typed.lower()]
+    if not asked or not text:
+        return ""
+    spans = list(sentence_spans(text))
+    k = next((i for i, (a, b) in enumerate(spans) if a <= quote_start < b), None)
+    if k is None:
+        return ""
+    a, b = spans[max(0, k - before)][0], spans[min(len(spans) - 1, k + after)][1]
+    window = (title + " " + text[a:b]).lower()
+    for name in asked:
+        words = [w for w in re.findall(r"[\w’'-]+", name) if len(w) >= 3 and w.lower() not in _COMMON_NAME_WORDS]
+        initials = "".join(w[0] for w in name.split() if w[:1].isupper())
+        alias = [w.lower() for w in words] + ([initials.lower()] if len(initials) >= 2 else [])
+        if any(re.search(rf"\b{re.escape(w)}", window) for w in alias):
+            return ""
+    return f"the cited passage never names {', '.join(asked[:2])}"
+
+
+_COMMON_NAME_WORDS = frozenset("the and for new national international south north east west united republic city state "
+                               "party union council court ministry department agency company group office".split())
+
+
 def handed_back(answer: str, sentence: str) -> bool:
     """The answer is (nearly all of) the sentence word for word: evidence handed back, not an answer."""
     got, whole = words_of(answer), words_of(sentence)
@@ -359,9 +423,11 @@ def verify_steps(
 def verify_fact(
     question: str, reply: str, evidence: list[Evidence], judge=None, min_judge: float = 0.5,
     article: Callable[[str], str] = lambda source: "", refusal: str = "The articles don't say.",
+    typed: str | None = None,
 ) -> Verdict:
-    """Keep the parts of the reply that are grounded, judged to answer the question and verbatim; cite
-    each with its sentence. Declines (with the reason) when nothing stands."""
+    """Keep the parts of the reply that are grounded, of the kind asked, about the subject asked, judged
+    to answer the question and verbatim; cite each with its sentence. Declines (with the reason) when
+    nothing stands. ``typed``: the question as typed, when ``question`` is its rewrite in a conversation."""
     parts = parse_reply(reply)
     if not parts:
         return Verdict(refusal, (), True, "the reader found no answer in the sources")
@@ -397,8 +463,15 @@ def verify_fact(
             continue
         check = None
         for n in grounded[:2]:  # the cited (or first grounded) sentence, then one more
-            score = p_yes(n, part.text)
             e = evidence[n - 1]
+            # Of the kind asked ("which city": a place the article speaks of as one) and, for a follow-up, about
+            # what the rewrite took the question to mean: measured on dev answers first (evals/answer_rules.py).
+            off = (answer_kind_gap(question, part.text, article(e.source)) if not two_things else "") or \
+                (subject_gap(question, part.text, e.start, article(e.source), e.title, typed=typed) if typed else "")
+            if off:
+                check = check or Check(part.text, part.cites, n, why=off)
+                continue
+            score = p_yes(n, part.text)
             # A one-part answer to a question that describes its subject ("the director who said X") may need
             # the sentence that says who that is. Not for two-part answers: there, the other sentences state
             # the other part, and shown with a wrong answer they made the check say Yes to it (dev events).
