@@ -150,7 +150,8 @@ _MORE = re.compile(r"^(?:(?:please|ok(?:ay)?|and|so|great|thanks|interesting)[\s
                    r"(?: (?:about|on) (?:that|this|it|them|him|her|this one|that one))?(?: please)?\W*$", re.IGNORECASE)
 _SOURCE = re.compile(
     r"^(?:(?:and|so|ok(?:ay)?|but)[\s,]+)?(?:"
-    r"(?:which|what) (?:articles?|sources?|outlets?|papers?|reports?|stories|story|publications?|newspapers?)\b[^?]*"
+    r"(?:which|what) (?:articles?|sources?|outlets?|papers?|reports?|stories|story|publications?|newspapers?|pages?|"
+    r"sites?|websites?)\b[^?]*"
     r"\b(?:says?|said|reports?|reported|states?|stated|mentions?|mentioned|writes?|wrote|has|have|had|is (?:that|this|it) from|claims?)"
     r"(?: (?:that|this|it|so|them))?|"
     r"where (?:does|did) (?:it|that|this) (?:say|come from)(?: (?:that|so))?|where did you (?:find|get|read|see) (?:that|this|it)|"

@@ -346,7 +346,8 @@ def wrong_kind(item: dict, result: dict) -> bool:
 
     if result.get("refused") or not item.get("answerable", True):
         return False
-    question, answer = item.get("standalone") or item["question"], result.get("answer", "")
+    question = item.get("standalone") or item["question"]
+    answer = re.sub(r"\s*\[\d+(?:\s*,\s*\d+)*\]", "", result.get("answer", ""))  # its [n] markers are no figures
     if re.search(r"\band\b", question) and ";" in answer:  # "X, and Y?": parts of two kinds
         return False
     return bool(answer_type_gap(question, answer) or answer_kind_gap(question, answer))

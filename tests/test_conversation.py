@@ -404,3 +404,82 @@ def test_no_question_of_the_eval_sets_is_read_as_a_turn_about_an_answer_when_ask
             q = json.loads(line)["question"]
             assert rules.resolve(q, []).kind == NEW, q
     assert rules.resolve("Who said that exit polls don't govern provinces?", []).kind == NEW
+
+
+# ---- issue 38: follow-ups read as the question a person meant ---------------------------------------
+
+def test_a_complete_question_after_and_is_a_new_question():
+    last = Turn("Who represented India at the summit?", "Subrahmanyam Jaishankar [1].")
+    r = RuleRewriter().resolve("And in which city did the summit take place?", [last])
+    assert r.kind == NEW and r.question == "In which city did the summit take place?"
+    assert RuleRewriter().resolve("And Pakistan?", [last]).question == "Who represented Pakistan at the summit?"
+    assert RuleRewriter().resolve("And when did he arrive?", [last]).kind != NEW  # a pronoun: still a follow-up
+
+
+def test_model_rewriter_modes_decide_who_writes_the_rewrite():
+    last = Turn("Who won the Copper Cup final?", "Calveira [1].")
+    gen = ScriptedGenerator("Who were the runners-up in the Copper Cup final?")
+    hybrid = ModelRewriter(gen, mode="hybrid")
+    r = hybrid.resolve("Who was their coach?", [last])  # the rules' name agrees with "their": kept, no model
+    assert r.kind == PRONOUN and "Calveira" in r.question and not gen.prompts
+    # "he" put for a team, or "their" for a lone person: the rules are not sure, the model writes it
+    hybrid.resolve("How old is he?", [last])
+    assert len(gen.prompts) == 1
+    gen.prompts.clear()
+    r = hybrid.resolve("And the runners-up?", [last])  # an ellipsis: the model writes it, shown the rules' reading
+    assert r.kind == ELLIPSIS and len(gen.prompts) == 1 and "A first reading:" in gen.prompts[0][-1]["content"]
+    assert hybrid.resolve("Which bridge collapsed in Halvard?", [last]).kind == NEW and len(gen.prompts) == 1
+    # "model": every later turn goes to the model, which may call it new by returning it unchanged
+    same = ScriptedGenerator("Which bridge collapsed in Halvard?")
+    assert ModelRewriter(same, mode="model").resolve("Which bridge collapsed in Halvard?", [last]).kind == NEW
+    assert same.prompts  # it was asked
+    # a follow-up the model leaves unchanged keeps the rules' reading
+    lazy = ScriptedGenerator("And the runners-up?")
+    assert ModelRewriter(lazy, mode="followups").resolve("And the runners-up?", [last]).question == \
+        RuleRewriter().resolve("And the runners-up?", [last]).question
+    with pytest.raises(ValueError):
+        ModelRewriter(gen, mode="sometimes")
+
+
+def test_the_rewriter_is_chosen_in_the_settings():
+    from rag.config import Config
+    from rag.errors import InputError
+
+    for name in ("rules", "model", "followups", "hybrid"):
+        Config(rewriter=name).validate()
+    with pytest.raises(InputError, match="rewriter must be one of"):
+        Config(rewriter="magic").validate()
+
+
+def test_answers_of_the_kind_asked_and_about_the_subject_the_rewrite_meant():
+    from rag.verify import answer_kind_gap, subject_gap
+
+    text = "The summit was held in Astana. Subrahmanyam Jaishankar represented India. Belarus joined the bloc."
+    assert answer_kind_gap("In which city did the summit take place?", "Astana", text) == ""
+    assert "asks for a place" in answer_kind_gap("In which city did the summit take place?", "Subrahmanyam Jaishankar", text)
+    assert "names none" in answer_kind_gap("Which city hosted it?", "the capital", text)
+    assert answer_kind_gap("Which country joined the bloc?", "Belarus", text) == ""  # a country may be an actor
+    assert "asks who" in answer_kind_gap("Who finished first?", "41.2%")
+    assert answer_kind_gap("Who finished first?", "the Civic Renewal Alliance") == ""
+    doc = ("The Dali left Baltimore at 1 am. Its crew reported a loss of power.\n" +
+           "The bridge opened in 1977. It carried 30,000 vehicles a day. Traffic was light at night. " * 2 +
+           "Separately, Brawner Builders was repairing potholes on the bridge. Six of its workers died.")
+    at = doc.index("Separately")
+    # "Which company manages it?" rewritten as "... manages Dali?": a passage that never names the Dali is not the answer
+    assert "never names Dali" in subject_gap("Which company manages Dali?", "Brawner Builders", at, doc,
+                                             typed="Which company manages it?")
+    assert subject_gap("Which company manages Dali?", "Synergy Marine", doc.index("Its crew"), doc,
+                       typed="Which company manages it?") == ""
+    # names the user typed are the user's own: only what the rewrite put in is checked
+    assert subject_gap("Which company manages Dali?", "Brawner Builders", at, doc, typed="Which company manages Dali?") == ""
+
+
+def test_a_wrong_kind_answer_is_counted():
+    from rag.metrics import wrong_kind
+
+    item = {"question": "And where?", "standalone": "In which city did the summit take place?", "answerable": True}
+    assert wrong_kind(item, {"answer": "Subrahmanyam Jaishankar [1].", "refused": False}) is False  # names a place-like name
+    assert wrong_kind(item, {"answer": "the next day [1].", "refused": False}) is True
+    how_many = {"question": "And killed?", "standalone": "How many people were killed?", "answerable": True}
+    assert wrong_kind(how_many, {"answer": "the driver [1].", "refused": False}) is True
+    assert wrong_kind(how_many, {"answer": "The articles don't say.", "refused": True}) is False
