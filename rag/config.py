@@ -74,7 +74,7 @@ class Config:
     max_file_mb: float = 20.0
     # who turns a follow-up into a question that stands alone: "rules" (no model, no time) or "model" (the
     # reader writes it: for a stronger model on a server; conversation.ModelRewriter)
-    rewriter: str = "rules"  # REWRITERS: who turns a follow-up into a standalone question
+    rewriter: str = "hybrid"  # REWRITERS: who turns a follow-up into a standalone question
     chroma_url: str = ""  # a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000; empty: embedded, in index_dir
     llm_url: str = ""  # an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1; empty: the packaged model in-process
     llm_model: str = ""  # the model name the server knows; empty: the server's only model

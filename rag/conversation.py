@@ -493,8 +493,8 @@ class ModelRewriter(Rewriter):
         reply = "".join(self.generator.stream(prompts.rewrite_messages(question, history[-3:], hint),
                                               max_tokens=self.max_tokens, grammar=prompts.REWRITE_GRAMMAR)).strip()
         reply = " ".join(reply.splitlines()[0].split()) if reply else ""
-        if not reply or len(reply) > 3 * len(ruled.question) + 80:
-            return ruled
+        if not reply.endswith("?") or len(reply) > 3 * len(ruled.question) + 80:
+            return ruled  # empty, not a question (a server may ignore the grammar), or rambling
         if _strip_q(reply).lower() == _strip_q(question).lower():
             return ruled  # unchanged: new for the model, or a follow-up it did not resolve (the rules' reading)
         if ruled.kind == NEW:

@@ -70,9 +70,11 @@ def extractive_reply(messages: list[dict]) -> str:
     """A reader that answers in a few words from the source sharing most words with the question: its
     first number the question lacks, else its capitalised words the question lacks (a name); cited.
     NONE when no source shares a word. Asked an open question, it gives that source sentence whole."""
-    from rag.prompts import OPEN_SYSTEM
+    from rag.prompts import OPEN_SYSTEM, REWRITE_SYSTEM
 
     body = messages[-1]["content"]
+    if messages[0]["content"] == REWRITE_SYSTEM:  # asked to rewrite a follow-up: it leaves it as it is
+        return body.split("Last question:", 1)[1].split("\n")[0].strip()
     question = body.rsplit("Question:", 1)[1]
     q = set(content_terms(question))
     scored = [(len(q & set(content_terms(t))), -n, n, t) for n, t in sources_in(messages).items()]
