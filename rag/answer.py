@@ -344,8 +344,10 @@ class Pipeline:
     def topic_of(self, question: str, sources: frozenset[str] | None = None) -> bool:
         """Whether an overview question is about something (a topic, or one article it names) rather
         than the whole library ("What are these articles about?", "Summarize the library")."""
-        return bool(set(content_terms(question)) - _GENERIC_WORDS) or self._named(question, self._library(sources)) \
-            is not None
+        if set(content_terms(question)) - _GENERIC_WORDS:
+            return True
+        named = {a.source: a for a in self.store.articles() if sources is None or a.source in sources}  # no text needed
+        return self._named(question, named) is not None
 
     def library_answer(self, question: str, resolved: Resolved, t0: float,
                        sources: frozenset[str] | None = None) -> Answer:

@@ -120,13 +120,9 @@ class Runtime:
     def save_upload(self, name: str, content: bytes) -> Path:
         """An uploaded article saved under the uploads folder, by a safe name; InputError saying why not."""
         shown = safe_name(name)
-        if Path(shown).suffix.lower() not in SUPPORTED:
-            raise InputError(f"{shown}: unsupported type {Path(shown).suffix or '(none)'}; use "
-                             f"{', '.join(sorted(SUPPORTED))}")
-        if not content:
-            raise InputError(f"{shown}: the file is empty")
-        if len(content) > self.cfg.max_file_mb * 1e6:
-            raise InputError(f"{shown}: {len(content) / 1e6:.1f} MB is over the {self.cfg.max_file_mb:g} MB limit")
+        why = upload_problem(shown, len(content), self.cfg.max_file_mb)
+        if why:
+            raise InputError(why)
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         path = self.uploads_dir / shown
         path.write_bytes(content)
@@ -195,13 +191,18 @@ def _with(cfg: Config, **changes) -> Config:
 
 def check_upload(path: Path, max_mb: float) -> str | None:
     """Why an uploaded file is refused, or None when it may be ingested."""
-    if path.suffix.lower() not in SUPPORTED:
-        return f"{path.name}: unsupported type {path.suffix or '(none)'}; use {', '.join(sorted(SUPPORTED))}"
-    size = path.stat().st_size
+    return upload_problem(path.name, path.stat().st_size, max_mb)
+
+
+def upload_problem(name: str, size: int, max_mb: float) -> str | None:
+    """Why a file of this name and size is refused (type, size, empty), or None."""
+    suffix = Path(name).suffix
+    if suffix.lower() not in SUPPORTED:
+        return f"{name}: unsupported type {suffix or '(none)'}; use {', '.join(sorted(SUPPORTED))}"
     if size > max_mb * 1e6:
-        return f"{path.name}: {size / 1e6:.1f} MB is over the {max_mb:g} MB limit"
+        return f"{name}: {size / 1e6:.1f} MB is over the {max_mb:g} MB limit"
     if size == 0:
-        return f"{path.name}: the file is empty"
+        return f"{name}: the file is empty"
     return None
 
 
